@@ -1,3 +1,14 @@
-"""sk_uae: adversarial examples as data augmentation, the scikit-learn way."""
+"""sk_uae: adversarial examples as data augmentation, the scikit-learn way.
+
+Public entry points: :class:`UAEGenerator` (a transformer that returns
+adversarial examples of a fitted model), the attacks in
+:mod:`sk_uae.attacks`, the batched per-sample MINE in :mod:`sk_uae.mine`,
+the skorch models in :mod:`sk_uae.models` and local loaders in
+:mod:`sk_uae.datasets`.
+"""
+
+from ._generator import UAEGenerator
 
 __version__ = "0.1.0.dev0"
+
+__all__ = ["UAEGenerator", "__version__"]

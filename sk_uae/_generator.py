@@ -1,0 +1,249 @@
+"""UAEGenerator: adversarial examples as a scikit-learn transformer."""
+
+import copy
+from numbers import Integral
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, TransformerMixin, clone
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted, validate_data
+from tqdm.auto import tqdm
+
+from .attacks import BaseAttack, MinMaxMINE, resolve_objective
+from .models import AutoencoderNet, first_layer_features
+from .utils import resolve_device, seed_from_random_state, torch_seed
+
+
+class UAEGenerator(TransformerMixin, BaseEstimator):
+    """Transformer that maps ``X`` to adversarial examples of a fitted model.
+
+    ``fit`` trains a clone of ``estimator`` (or takes it as is with
+    ``prefit=True``); ``transform`` returns, for every row, the adversarial
+    example that ``attack`` finds against the fitted model, with the same
+    shape and dtype. With the default :class:`~sk_uae.attacks.MinMaxMINE`
+    attack and an autoencoder these are the paper's unsupervised
+    adversarial examples (UAEs): inputs that the autoencoder reconstructs at
+    least as well as the originals while sharing as little information with
+    them as the per-sample MINE can find.
+
+    Parameters
+    ----------
+    estimator : skorch-style net, default=None
+        The model to attack; ``None`` means ``AutoencoderNet()`` (a dense
+        autoencoder). It must expose its torch module as ``module_`` once
+        fitted.
+    attack : BaseAttack, default=None
+        ``None`` means ``MinMaxMINE()``. Its parameters are reachable as
+        ``attack__<name>``.
+    prefit : bool, default=False
+        Use ``estimator`` as already fitted instead of fitting a clone.
+    batch_size : int, default=64
+        Rows attacked together. Results do not depend on it.
+    device : str, default="cpu"
+        ``"cpu"``, ``"cuda"``, ``"cuda:<i>"`` or ``"auto"``; where the attack runs.
+    random_state : int, RandomState or None, default=None
+        Seeds the model's training and every draw of the attack. An int makes
+        ``fit`` and ``transform`` repeatable.
+    verbose : int, default=0
+        ``> 0`` shows a progress bar over batches.
+
+    Attributes
+    ----------
+    estimator_ : estimator
+        The fitted (or prefit) model that is attacked.
+    n_features_in_ : int
+
+    See Also
+    --------
+    sk_uae.attacks.MinMaxMINE : the attack and its parameters.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sk_uae import UAEGenerator
+    >>> from sk_uae.attacks import MinMaxMINE
+    >>> from sk_uae.models import AutoencoderNet
+    >>> X = np.random.RandomState(0).rand(40, 16).astype("float32")
+    >>> gen = UAEGenerator(AutoencoderNet(max_epochs=2), MinMaxMINE(eps=0.1, max_iter=3),
+    ...                    random_state=0).fit(X)
+    >>> X_adv, info = gen.generate(X, return_info=True)
+    >>> X_adv.shape, bool(np.abs(X_adv - X).max() <= 0.1 + 1e-6)
+    ((40, 16), True)
+    """
+
+    _parameter_constraints = {
+        "estimator": [HasMethods(["fit"]), None],
+        "attack": [BaseAttack, None],
+        "prefit": ["boolean"],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "device": [str, torch.device],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(self, estimator=None, attack=None, *, prefit=False, batch_size=64,
+                 device="cpu", random_state=None, verbose=0):
+        self.estimator = estimator
+        self.attack = attack
+        self.prefit = prefit
+        self.batch_size = batch_size
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # ----------------------------------------------------------------- fitting
+    def fit(self, X, y=None):
+        """Fit the model to attack (unless ``prefit``).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,), default=None
+            Passed to the model's ``fit`` when given (autoencoders ignore it).
+
+        Returns
+        -------
+        self
+        """
+        self._validate_params()
+        X = validate_data(self, X, dtype=(np.float32, np.float64))
+        self._check_attack()
+        resolve_device(self.device)
+        if self.prefit:
+            if self.estimator is None:
+                raise ValueError("prefit=True needs a fitted `estimator`; got None.")
+            check_is_fitted(self.estimator)
+            self.estimator_ = self.estimator
+            return self
+        est = clone(self.estimator) if self.estimator is not None else AutoencoderNet()
+        seed = seed_from_random_state(self.random_state)
+        if est.get_params().get("random_state", 0) is None:
+            est.set_params(random_state=seed)
+        with torch_seed(seed):
+            if y is None:
+                est.fit(X.astype(np.float32, copy=False))
+            else:
+                est.fit(X.astype(np.float32, copy=False), y)
+        self.estimator_ = est
+        return self
+
+    def _check_attack(self):
+        attack = self._attack()
+        attack._check()
+        return attack
+
+    def _attack(self):
+        return self.attack if self.attack is not None else MinMaxMINE()
+
+    # -------------------------------------------------------------- generating
+    def generate(self, X, y=None, return_info=True):
+        """Adversarial examples of ``X``, with per-sample statistics.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,), default=None
+            Labels, for attacks on classifiers.
+        return_info : bool, default=True
+            Also return a dict of per-sample arrays.
+
+        Returns
+        -------
+        X_adv : ndarray of shape (n_samples, n_features), dtype of ``X``
+        info : dict, only with ``return_info=True``
+            ``success`` (bool: an iterate met the attack's goal), ``mi`` (the
+            per-sample MINE estimate of the returned example), ``loss`` (its
+            attack loss ``f``), ``distortion_linf`` and ``distortion_l2``.
+        """
+        check_is_fitted(self, "estimator_")
+        X = validate_data(self, X, reset=False, dtype=(np.float32, np.float64))
+        attack = self._check_attack()
+        clip = getattr(attack, "clip_values", None)
+        _check_clip(X, clip)
+        if y is not None:
+            y = np.asarray(y)
+            if y.shape[0] != X.shape[0]:
+                raise ValueError(f"y has {y.shape[0]} rows but X has {X.shape[0]}.")
+        device = resolve_device(self.device)
+        seed = seed_from_random_state(self.random_state)
+        module, restore = self._module_on(device)
+        try:
+            objective = resolve_objective(self.estimator_, getattr(attack, "objective", "auto"),
+                                          module=module)
+            feature_fn = None
+            if getattr(attack, "pairs", None) == "features":
+                feature_fn = first_layer_features(module)
+            parts = []
+            batches = range(0, X.shape[0], self.batch_size)
+            for start in tqdm(batches, disable=not self.verbose, desc="UAE", unit="batch"):
+                stop = start + self.batch_size
+                xb = torch.tensor(X[start:stop], dtype=torch.float32, device=device)
+                yb = None if y is None else torch.as_tensor(y[start:stop], device=device)
+                res = attack.run(xb, objective, y=yb, feature_fn=feature_fn, seed=seed)
+                parts.append({k: getattr(res, k).detach().cpu().numpy()
+                              for k in ("x_adv", "success", "mi", "loss")})
+        finally:
+            restore()
+        X_adv, info = _assemble(parts, X, attack, clip)
+        return (X_adv, info) if return_info else X_adv
+
+    def _module_on(self, device):
+        module = self.estimator_.module_
+        param = next(module.parameters(), None)
+        if param is not None and param.device != device:
+            module = copy.deepcopy(module).to(device)
+        was_training = module.training
+        module.eval()
+        return module, (lambda: module.train(was_training))
+
+    def transform(self, X):
+        """Adversarial examples of ``X`` (same shape and dtype)."""
+        return self.generate(X, return_info=False)
+
+    def score(self, X, y=None):
+        """Attack success rate on ``X`` (fraction of rows whose goal is met)."""
+        _, info = self.generate(X, y, return_info=True)
+        return float(np.mean(info["success"]))
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.non_deterministic = self.random_state is None or not isinstance(
+            self.random_state, (int, np.integer))
+        tags.input_tags.allow_nan = False
+        return tags
+
+
+def _check_clip(X, clip):
+    if clip is None or X.size == 0:
+        return
+    lo, hi = clip
+    if X.min() < lo or X.max() > hi:
+        raise ValueError(
+            f"X has values in [{X.min():.4g}, {X.max():.4g}], outside the attack's "
+            f"clip_values=({lo}, {hi}); rescale X (e.g. images to [0, 1]) or set "
+            "attack__clip_values=None for unbounded data."
+        )
+
+
+def _assemble(parts, X, attack, clip):
+    if parts:
+        cat = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    else:
+        cat = {"x_adv": np.empty_like(X, dtype=np.float32), "success": np.empty(0, bool),
+               "mi": np.empty(0, np.float32), "loss": np.empty(0, np.float32)}
+    X_adv = cat.pop("x_adv").astype(X.dtype, copy=False)
+    eps = getattr(attack, "eps", None)
+    if eps is not None:  # re-impose the box in the caller's dtype
+        X_adv = np.clip(X_adv, X - eps, X + eps)
+    if clip is not None:
+        X_adv = np.clip(X_adv, clip[0], clip[1])
+    diff = (X_adv - X).astype(np.float64)
+    info = {
+        "success": cat["success"].astype(bool),
+        "mi": cat["mi"].astype(np.float64),
+        "loss": cat["loss"].astype(np.float64),
+        "distortion_linf": np.abs(diff).max(axis=1) if diff.shape[1] else np.zeros(len(X)),
+        "distortion_l2": np.sqrt((diff**2).sum(axis=1)),
+    }
+    return X_adv, info

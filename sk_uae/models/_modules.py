@@ -1,0 +1,157 @@
+"""Torch modules of the autoencoders (pure torch; no skorch, no sklearn).
+
+Every autoencoder module maps a flat batch ``(B, d)`` to ``(reconstruction,
+code)`` and offers ``encode``, ``penalty(code)`` (a regulariser added to the
+training loss, zero by default) and ``first_layer_features`` (the
+activations MINE uses in ``pairs="features"`` mode, shape ``(B, K, p)``).
+``input_dim`` is filled in by :class:`~sk_uae.models.AutoencoderNet` from the
+data at fit time.
+"""
+
+import math
+
+import torch
+from torch import nn
+
+_ACTIVATIONS = {"sigmoid": nn.Sigmoid, "relu": nn.ReLU, "tanh": nn.Tanh, "identity": nn.Identity}
+
+
+def _activation(name, argname):
+    if name not in _ACTIVATIONS:
+        raise ValueError(f"{argname}={name!r} is not supported; expected one of {sorted(_ACTIVATIONS)}.")
+    return _ACTIVATIONS[name]()
+
+
+class DenseAutoencoder(nn.Module):
+    """One-hidden-layer dense autoencoder (the paper's 784-128-784 model).
+
+    Parameters
+    ----------
+    input_dim : int
+        Input width (set from the data by ``AutoencoderNet``).
+    hidden_units : int, default=128
+        Width of the code.
+    activation : str, default="sigmoid"
+        Code activation.
+    output_activation : str, default="sigmoid"
+        Output activation; use ``"identity"`` for unbounded (standardised) data.
+    """
+
+    def __init__(self, input_dim, hidden_units=128, activation="sigmoid",
+                 output_activation="sigmoid"):
+        super().__init__()
+        self.encoder = nn.Linear(input_dim, hidden_units)
+        self.decoder = nn.Linear(hidden_units, input_dim)
+        self.act = _activation(activation, "activation")
+        self.out_act = _activation(output_activation, "output_activation")
+
+    def encode(self, x):
+        return self.act(self.encoder(x))
+
+    def forward(self, x):
+        code = self.encode(x)
+        return self.out_act(self.decoder(code)), code
+
+    def penalty(self, code):
+        return code.new_zeros(())
+
+    def first_layer_features(self, x):
+        return self.encoder(x).unsqueeze(-1)
+
+
+class SparseAutoencoder(DenseAutoencoder):
+    """Dense autoencoder with a KL sparsity penalty on the mean code activation.
+
+    The penalty is ``sparsity_weight * mean_j KL(rho || rho_hat_j)`` where
+    ``rho_hat_j`` is the batch mean of code unit ``j`` (reference: rho 0.1,
+    weight 3, sigmoid code).
+
+    Parameters
+    ----------
+    input_dim, hidden_units, activation, output_activation
+        As :class:`DenseAutoencoder` (the activation must lie in (0, 1)).
+    sparsity_target : float, default=0.1
+    sparsity_weight : float, default=3.0
+    """
+
+    def __init__(self, input_dim, hidden_units=128, activation="sigmoid",
+                 output_activation="sigmoid", sparsity_target=0.1, sparsity_weight=3.0):
+        super().__init__(input_dim, hidden_units, activation, output_activation)
+        if not 0 < sparsity_target < 1:
+            raise ValueError(f"sparsity_target must lie in (0, 1); got {sparsity_target!r}.")
+        self.sparsity_target = sparsity_target
+        self.sparsity_weight = sparsity_weight
+
+    def penalty(self, code):
+        rho = self.sparsity_target
+        rho_hat = code.mean(0).clamp(1e-10, 1 - 1e-7)
+        kl = rho * torch.log(rho / rho_hat) + (1 - rho) * torch.log((1 - rho) / (1 - rho_hat))
+        return self.sparsity_weight * kl.mean()
+
+
+class ConvAutoencoder(nn.Module):
+    """Convolutional autoencoder for images passed flattened.
+
+    Encoder: two ``kernel_size`` convolutions (``filters`` channels, ReLU),
+    each followed by 2x2 max pooling; decoder mirrors it with nearest
+    up-sampling and ends in a sigmoid (reference: 16/8 filters, 5x5).
+
+    Parameters
+    ----------
+    input_dim : int
+        Flattened size; must equal ``prod(input_shape)``.
+    input_shape : tuple (C, H, W) or None, default=None
+        Image shape; ``None`` means one square channel (``H = W = sqrt(d)``).
+        ``H`` and ``W`` must be divisible by 4.
+    filters : tuple of two ints, default=(16, 8)
+    kernel_size : int, default=5 (odd)
+    """
+
+    def __init__(self, input_dim, input_shape=None, filters=(16, 8), kernel_size=5):
+        super().__init__()
+        if input_shape is None:
+            side = int(round(math.sqrt(input_dim)))
+            if side * side != input_dim:
+                raise ValueError(
+                    f"ConvAutoencoder got {input_dim} features, not a square image; pass "
+                    "module__input_shape=(channels, height, width)."
+                )
+            input_shape = (1, side, side)
+        input_shape = tuple(int(s) for s in input_shape)
+        if len(input_shape) != 3 or math.prod(input_shape) != input_dim:
+            raise ValueError(
+                f"input_shape={input_shape} does not match the {input_dim} features of X; "
+                "expected (channels, height, width) with channels*height*width == n_features."
+            )
+        if input_shape[1] % 4 or input_shape[2] % 4:
+            raise ValueError(f"ConvAutoencoder needs height and width divisible by 4; got {input_shape}.")
+        if kernel_size % 2 != 1:
+            raise ValueError(f"kernel_size must be odd; got {kernel_size}.")
+        self.input_shape = input_shape
+        c, (f1, f2), pad = input_shape[0], filters, kernel_size // 2
+        self.conv1 = nn.Conv2d(c, f1, kernel_size, padding=pad)
+        self.encoder = nn.Sequential(
+            self.conv1, nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(f1, f2, kernel_size, padding=pad), nn.ReLU(), nn.MaxPool2d(2),
+        )
+        self.decoder = nn.Sequential(
+            nn.Conv2d(f2, f2, kernel_size, padding=pad), nn.ReLU(), nn.Upsample(scale_factor=2),
+            nn.Conv2d(f2, f1, kernel_size, padding=pad), nn.ReLU(), nn.Upsample(scale_factor=2),
+            nn.Conv2d(f1, c, kernel_size, padding=pad), nn.Sigmoid(),
+        )
+
+    def _image(self, x):
+        return x.reshape(x.shape[0], *self.input_shape)
+
+    def encode(self, x):
+        return self.encoder(self._image(x)).flatten(1)
+
+    def forward(self, x):
+        code = self.encoder(self._image(x))
+        return self.decoder(code).flatten(1), code.flatten(1)
+
+    def penalty(self, code):
+        return code.new_zeros(())
+
+    def first_layer_features(self, x):
+        return self.conv1(self._image(x)).flatten(2)

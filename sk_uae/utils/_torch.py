@@ -1,0 +1,75 @@
+"""Torch glue shared by the algorithm and estimator layers."""
+
+from contextlib import contextmanager
+
+import numpy as np
+import torch
+from sklearn.utils import check_random_state
+
+_MAX_SEED = 2**31 - 1
+
+
+def resolve_device(device):
+    """Return a :class:`torch.device` for ``"cpu"``, ``"cuda[:i]"`` or ``"auto"``.
+
+    Parameters
+    ----------
+    device : str or torch.device
+        ``"auto"`` picks CUDA when available, else the CPU.
+
+    Returns
+    -------
+    torch.device
+
+    Raises
+    ------
+    ValueError
+        If the name is not a device torch knows, or CUDA is asked for but absent.
+    """
+    if isinstance(device, torch.device):
+        dev = device
+    elif device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    else:
+        try:
+            dev = torch.device(device)
+        except (RuntimeError, TypeError) as exc:
+            raise ValueError(
+                f"device={device!r} is not a valid torch device; expected 'cpu', "
+                "'cuda', 'cuda:<index>' or 'auto'."
+            ) from exc
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(
+            f"device={device!r} asks for CUDA but torch sees no CUDA device; "
+            "use device='cpu' or device='auto'."
+        )
+    if dev.type not in ("cpu", "cuda"):
+        raise ValueError(f"device={device!r}: only 'cpu' and 'cuda' devices are supported.")
+    return dev
+
+
+def seed_from_random_state(random_state):
+    """Draw one integer seed from a sklearn-style ``random_state``.
+
+    An int gives the same seed every time; ``None`` or a ``RandomState``
+    instance give a fresh draw (the usual scikit-learn semantics).
+    """
+    if isinstance(random_state, (int, np.integer)) and not isinstance(random_state, bool):
+        return int(random_state) % _MAX_SEED
+    return int(check_random_state(random_state).randint(_MAX_SEED))
+
+
+@contextmanager
+def torch_seed(seed, device=None):
+    """Seed torch's global generators inside the block and restore them after.
+
+    Used around code we do not own (skorch's training loop, module
+    initialisation) so that ``random_state`` makes it repeatable without
+    changing the caller's global random state.
+    """
+    devices = []
+    if device is not None and torch.device(device).type == "cuda":
+        devices = [torch.device(device)]
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        yield

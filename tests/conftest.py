@@ -1,0 +1,49 @@
+import os
+
+import numpy as np
+import pytest
+import torch
+
+from sk_uae.datasets import load_digits_images
+
+# tiny tensors: one thread avoids OpenMP spin-waits when test workers share cores
+torch.set_num_threads(1)
+
+MNIST_DIR = os.path.join(os.path.dirname(__file__), os.pardir, os.pardir, "shared", "data", "mnist")
+
+
+@pytest.fixture(scope="session")
+def digits():
+    X, y = load_digits_images()
+    return X, y
+
+
+@pytest.fixture(scope="session")
+def mnist_dir():
+    if not os.path.isfile(os.path.join(MNIST_DIR, "t10k-images-idx3-ubyte.gz")):
+        pytest.skip("MNIST files (../shared/data/mnist) are not available")
+    return MNIST_DIR
+
+
+@pytest.fixture(scope="session")
+def small_ae(digits):
+    """A small dense autoencoder fitted on digits (shared by the attack tests)."""
+    from sk_uae.models import AutoencoderNet, DenseAutoencoder
+
+    X, _ = digits
+    return AutoencoderNet(DenseAutoencoder, module__hidden_units=16, max_epochs=15, lr=1e-2,
+                          random_state=0).fit(X[:600])
+
+
+def fast_attack(**kw):
+    from sk_uae.attacks import MinMaxMINE
+
+    params = dict(eps=0.3, max_iter=8, n_mine_steps=5, n_pairs=16, pair_dim=8,
+                  mine_hidden_sizes=(16, 4))
+    params.update(kw)
+    return MinMaxMINE(**params)
+
+
+@pytest.fixture
+def rng():
+    return np.random.RandomState(0)

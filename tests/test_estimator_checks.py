@@ -1,0 +1,48 @@
+"""scikit-learn's estimator checks on every public estimator."""
+
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from sk_uae import UAEGenerator
+from sk_uae.attacks import MinMaxMINE
+from sk_uae.models import AutoencoderNet, DenseAutoencoder
+
+
+def _small_ae():
+    return AutoencoderNet(DenseAutoencoder, module__hidden_units=3, max_epochs=2, batch_size=16,
+                          random_state=0)
+
+
+ESTIMATORS = [
+    _small_ae(),
+    UAEGenerator(
+        _small_ae(),
+        # the checks feed standard-normal data: no clipping to [0, 1]
+        attack=MinMaxMINE(eps=0.1, max_iter=2, n_mine_steps=2, n_pairs=4, pair_dim=4,
+                          mine_hidden_sizes=(4, 2), clip_values=None),
+        batch_size=16,
+        random_state=0,
+    ),
+]
+
+EXPECTED_FAILURES = {
+    "AutoencoderNet": {
+        "check_no_attributes_set_in_init": (
+            "skorch's NeuralNet.__init__ stores prefixed parameters passed as **kwargs "
+            "(module__*, optimizer__*) and its bookkeeping attributes (history_, "
+            "initialized_, virtual_params_) by design; get_params/clone still round-trip."
+        ),
+        "check_methods_sample_order_invariance": (
+            "float32 matrix products can differ in the last bit (about 6e-8) with the "
+            "order of rows in a batch; the check's rtol=1e-7 is below float32 resolution."
+        ),
+    },
+}
+
+
+def _expected_failed_checks(estimator):
+    return EXPECTED_FAILURES.get(type(estimator).__name__, {})
+
+
+@parametrize_with_checks(ESTIMATORS, expected_failed_checks=_expected_failed_checks)
+def test_sklearn_compatible(estimator, check):
+    check(estimator)

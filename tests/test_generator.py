@@ -1,0 +1,114 @@
+"""UAEGenerator as a scikit-learn transformer."""
+
+import pickle
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import make_pipeline
+
+from conftest import fast_attack
+from sk_uae import UAEGenerator
+from sk_uae.attacks import MinMaxMINE
+from sk_uae.models import AutoencoderNet, DenseAutoencoder
+
+
+def test_issue_example_runs_as_written(digits):
+    X = digits[0][:400]  # float32 in [0, 1], shape (n, d)
+    from sk_uae import UAEGenerator
+    from sk_uae.attacks import MinMaxMINE
+    from sk_uae.models import AutoencoderNet, SparseAutoencoder
+    ae = AutoencoderNet(SparseAutoencoder, module__hidden_units=64, max_epochs=30, lr=1e-2)
+    gen = UAEGenerator(ae, attack=MinMaxMINE(eps=0.3, max_iter=40), random_state=0).fit(X)
+    X_adv, info = gen.generate(X[:100], return_info=True)
+
+    assert X_adv.shape == (100, 64) and X_adv.dtype == np.float32
+    assert set(info) >= {"success", "mi", "distortion_linf"}
+    assert all(v.shape == (100,) for v in info.values())
+    assert info["success"].dtype == bool
+    assert 0 < info["success"].mean() <= 1
+    assert np.all(info["distortion_linf"] <= 0.3 + 1e-6)
+    assert gen.estimator_ is not ae and not hasattr(ae, "module_")  # a clone was fitted
+
+
+def test_prefit_uses_the_given_model(small_ae, digits):
+    X = digits[0][:32]
+    gen = UAEGenerator(small_ae, attack=fast_attack(), prefit=True).fit(X)
+    assert gen.estimator_ is small_ae
+    with pytest.raises(NotFittedError):
+        UAEGenerator(AutoencoderNet(), prefit=True).fit(X)
+
+
+def test_score_is_success_rate(small_ae, digits):
+    X = digits[0][:32]
+    gen = UAEGenerator(small_ae, attack=fast_attack(), prefit=True, random_state=0).fit(X)
+    _, info = gen.generate(X)
+    assert gen.score(X) == pytest.approx(info["success"].mean())
+
+
+def test_transform_before_fit_and_bad_input(small_ae, digits):
+    X = digits[0][:8]
+    gen = UAEGenerator(small_ae, attack=fast_attack(), prefit=True)
+    with pytest.raises(NotFittedError):
+        gen.transform(X)
+    gen.fit(X)
+    with pytest.raises(ValueError, match="features"):
+        gen.transform(X[:, :10])
+    with pytest.raises(ValueError, match="clip_values"):
+        gen.transform(X * 3)
+    with pytest.raises(ValueError, match="NaN|infinity"):
+        gen.transform(np.where(X > 0.5, np.nan, X))
+    with pytest.raises(ValueError, match="rows"):
+        gen.generate(X, y=np.zeros(3))
+    with pytest.raises(ValueError, match="device"):
+        UAEGenerator(small_ae, prefit=True, device="tpu").fit(X)
+    with pytest.raises(ValueError, match="batch_size"):
+        UAEGenerator(small_ae, prefit=True, batch_size=0).fit(X)
+
+
+def test_unbounded_data_with_clip_off(rng):
+    X = rng.randn(40, 6).astype(np.float32) * 3
+    ae = AutoencoderNet(DenseAutoencoder, module__hidden_units=3,
+                        module__output_activation="identity", max_epochs=5, random_state=0)
+    gen = UAEGenerator(ae, attack=fast_attack(clip_values=None, eps=0.5), random_state=0).fit(X)
+    X_adv = gen.transform(X)
+    assert np.abs(X_adv - X).max() <= 0.5 + 1e-6
+    assert X_adv.min() < 0  # not clipped to [0, 1]
+
+
+def test_clone_pickle_and_grid_search_reach_attack_params(digits):
+    X = digits[0][:120]
+    gen = UAEGenerator(AutoencoderNet(module__hidden_units=8, max_epochs=2),
+                       attack=fast_attack(max_iter=2), random_state=0)
+    params = gen.get_params()
+    assert params["attack__eps"] == 0.3 and params["estimator__max_epochs"] == 2
+    cloned = clone(gen).set_params(attack__eps=0.05)
+    assert cloned.attack.eps == 0.05 and gen.attack.eps == 0.3
+
+    fitted = clone(gen).fit(X)
+    restored = pickle.loads(pickle.dumps(fitted))
+    np.testing.assert_array_equal(restored.transform(X[:10]), fitted.transform(X[:10]))
+
+    search = GridSearchCV(gen, {"attack__eps": [0.05, 0.2], "attack__max_iter": [1, 2]}, cv=2)
+    search.fit(X)
+    assert set(search.best_params_) == {"attack__eps", "attack__max_iter"}
+    assert np.isfinite(search.cv_results_["mean_test_score"]).all()
+
+
+def test_works_in_a_pipeline(digits):
+    from sklearn.preprocessing import FunctionTransformer
+
+    X = digits[0][:60]
+    pipe = make_pipeline(FunctionTransformer(lambda z: z),
+                         UAEGenerator(AutoencoderNet(max_epochs=1), fast_attack(max_iter=2),
+                                      random_state=0))
+    assert pipe.fit_transform(X).shape == X.shape
+
+
+def test_verbose_shows_progress(small_ae, digits, capsys):
+    X = digits[0][:20]
+    UAEGenerator(small_ae, fast_attack(max_iter=1), prefit=True, batch_size=8,
+                 verbose=1).fit(X).transform(X)
+    assert "UAE" in capsys.readouterr().err
