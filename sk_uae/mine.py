@@ -89,7 +89,7 @@ class StatisticsNetworks:
         self,
         n_networks,
         in_dim,
-        hidden_sizes=(64, 10),
+        hidden_sizes=(32, 10),
         init=None,
         lr=1.5e-5,
         betas=(0.9, 0.999),
@@ -189,11 +189,11 @@ class StatisticsNetworks:
         n = 2 * len(self.hidden_sizes)
         ha = self._branch(params[:n], a)
         hb = self._branch(params[n : 2 * n], b)
-        w_out = params[-1].unsqueeze(-1)  # (B, h, 1)
+        w_out = params[-1].unsqueeze(1)  # (B, 1, h)
         # branches act row-wise, so shuffling their outputs equals
         # running the network on shuffled inputs (at half the cost)
-        t_joint = torch.bmm(torch.relu(ha + hb), w_out).squeeze(-1)
-        t_marg = torch.bmm(torch.relu(ha + hb[:, perm]), w_out).squeeze(-1)
+        t_joint = (torch.relu(ha + hb) * w_out).sum(-1)
+        t_marg = (torch.relu(ha + hb[:, perm]) * w_out).sum(-1)
         return t_joint, t_marg
 
     def estimate(self, a, b, perm):
@@ -317,7 +317,7 @@ def estimate_mi(
     n_steps=200,
     n_pairs=64,
     pair_dim=32,
-    hidden_sizes=(64, 10),
+    hidden_sizes=(32, 10),
     lr=1e-3,
     batch_size=256,
     random_state=0,

@@ -16,7 +16,7 @@ from sk_uae.mine import StatisticsNetworks
 
 
 def reference_minmax(x, reconstruct, *, eps, lr=0.01, max_iter=40, initial_const=1e-3,
-                     dual_step=0.1, n_mine_steps=20, mine_lr=1e-3, hidden_sizes=(64, 10),
+                     dual_step=0.1, n_mine_steps=20, mine_lr=1e-3, hidden_sizes=(32, 10),
                      n_pairs=64, pair_dim=32, clip_values=(0.0, 1.0), init="zeros", seed=0):
     """Attack one sample ``x`` of shape (d,); returns (x_adv, success, mi)."""
     d = x.shape[0]

@@ -58,7 +58,7 @@ def minmax_mine(
     dual_step=0.1,
     n_mine_steps=20,
     mine_lr=1e-3,
-    mine_hidden_sizes=(64, 10),
+    mine_hidden_sizes=(32, 10),
     mine_ma_rate=None,
     n_pairs=64,
     pair_dim=32,
@@ -214,9 +214,11 @@ class MinMaxMINE(BaseAttack):
         budget, the MI estimates stay negative and (on digits, sparse AE,
         eps=0.3, 40 iterations) no sample meets ``MI > 0``, so the default
         is larger (see ``docs/algorithms.md``).
-    mine_hidden_sizes : tuple of int, default=(64, 10)
+    mine_hidden_sizes : tuple of int, default=(32, 10)
         Dense widths of each branch of the statistics network (reference:
-        ``(512, 10)``; smaller by default so that CPUs keep up).
+        ``(512, 10)``; the layers of a branch have no activation in between,
+        so the first width changes the optimisation, not what the network can
+        express, and a smaller one keeps CPUs fast).
     mine_ma_rate : float or None, default=None
         Moving-average bias correction of the MINE gradient (``None``: off,
         as in the reference).
@@ -269,7 +271,7 @@ class MinMaxMINE(BaseAttack):
         dual_step=0.1,
         n_mine_steps="auto",
         mine_lr=1e-3,
-        mine_hidden_sizes=(64, 10),
+        mine_hidden_sizes=(32, 10),
         mine_ma_rate=None,
         pairs="random_projection",
         n_pairs=64,
