@@ -1,14 +1,17 @@
 """sk_uae: adversarial examples as data augmentation, the scikit-learn way.
 
 Public entry points: :class:`UAEGenerator` (a transformer that returns
-adversarial examples of a fitted model), the attacks in
-:mod:`sk_uae.attacks`, the batched per-sample MINE in :mod:`sk_uae.mine`,
-the skorch models in :mod:`sk_uae.models` and local loaders in
-:mod:`sk_uae.datasets`.
+adversarial examples of a fitted model), :class:`UAEAugmenter` (fit,
+attack, retrain on the union) and :class:`UAESampler` (the same as an
+imbalanced-learn sampler); the attacks in :mod:`sk_uae.attacks`, the
+batched per-sample MINE in :mod:`sk_uae.mine`, the skorch models in
+:mod:`sk_uae.models` and local loaders in :mod:`sk_uae.datasets`.
 """
 
+from ._augmenter import UAEAugmenter
 from ._generator import UAEGenerator
+from ._sampler import UAESampler
 
 __version__ = "0.1.0.dev0"
 
-__all__ = ["UAEGenerator", "__version__"]
+__all__ = ["UAEAugmenter", "UAEGenerator", "UAESampler", "__version__"]

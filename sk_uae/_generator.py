@@ -116,16 +116,7 @@ class UAEGenerator(TransformerMixin, BaseEstimator):
             check_is_fitted(self.estimator)
             self.estimator_ = self.estimator
             return self
-        est = clone(self.estimator) if self.estimator is not None else AutoencoderNet()
-        seed = seed_from_random_state(self.random_state)
-        if est.get_params().get("random_state", 0) is None:
-            est.set_params(random_state=seed)
-        with torch_seed(seed):
-            if y is None:
-                est.fit(X.astype(np.float32, copy=False))
-            else:
-                est.fit(X.astype(np.float32, copy=False), y)
-        self.estimator_ = est
+        self.estimator_ = fit_clone(self.estimator, X, y, seed_from_random_state(self.random_state))
         return self
 
     def _check_attack(self):
@@ -171,6 +162,8 @@ class UAEGenerator(TransformerMixin, BaseEstimator):
         try:
             objective = resolve_objective(self.estimator_, getattr(attack, "objective", "auto"),
                                           module=module)
+            if not getattr(objective, "needs_labels", False):
+                y = None  # e.g. autoencoders: labels play no part in the attack
             feature_fn = None
             if getattr(attack, "pairs", None) == "features":
                 feature_fn = first_layer_features(module)
@@ -212,6 +205,24 @@ class UAEGenerator(TransformerMixin, BaseEstimator):
             self.random_state, (int, np.integer))
         tags.input_tags.allow_nan = False
         return tags
+
+
+def fit_clone(estimator, X, y, seed):
+    """Fit a clone of ``estimator`` (``None``: a default ``AutoencoderNet``) with ``seed``.
+
+    The seed goes to the clone's ``random_state`` when it has one left at
+    ``None``, and seeds torch around the fit for models that have none.
+    """
+    est = clone(estimator) if estimator is not None else AutoencoderNet()
+    if est.get_params().get("random_state", 0) is None:
+        est.set_params(random_state=seed)
+    X = X.astype(np.float32, copy=False)
+    with torch_seed(seed):
+        if y is None:
+            est.fit(X)
+        else:
+            est.fit(X, y)
+    return est
 
 
 def _check_clip(X, clip):

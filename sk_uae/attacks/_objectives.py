@@ -5,6 +5,7 @@ An objective has
 * ``mi_sign``: ``+1`` when the attack minimises the MI between ``x`` and
   ``x'`` (unsupervised UAEs: low-loss yet dissimilar), ``-1`` when it
   maximises it (supervised: misclassified yet similar);
+* ``needs_labels``: whether ``prepare`` uses ``y`` (labels are dropped otherwise);
 * ``prepare(x, y)``: constants of a batch (e.g. the clean loss), computed once;
 * ``loss(x_adv, x, ctx)``: the attack loss ``f >= 0`` per sample, with
   ``f == 0`` meaning the adversarial goal is met. Differentiable in ``x_adv``.
@@ -29,6 +30,7 @@ class ReconstructionObjective:
     """
 
     mi_sign = 1.0
+    needs_labels = False
 
     def __init__(self, reconstruct):
         self.reconstruct = reconstruct

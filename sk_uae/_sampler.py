@@ -1,0 +1,104 @@
+"""UAESampler: adversarial examples as an imbalanced-learn sampler."""
+
+from numbers import Integral, Real
+
+import numpy as np
+from imblearn.base import BaseSampler
+from sklearn.utils._param_validation import HasMethods, Interval
+from sklearn.utils.validation import validate_data
+
+from ._augmenter import make_uaes
+from .attacks import BaseAttack
+from .utils import seed_from_random_state
+
+
+class UAESampler(BaseSampler):
+    """Imbalanced-learn sampler that appends adversarial examples.
+
+    ``fit_resample(X, y)`` fits ``estimator``, makes an adversarial example
+    for a ``ratio`` of the rows with ``attack``, and returns the original
+    rows followed by those examples, labels copied. Use it in an
+    :class:`imblearn.pipeline.Pipeline` to augment only at fit time (the
+    sampler is skipped at predict time). Like every imblearn sampler it has
+    no ``transform``.
+
+    Parameters
+    ----------
+    estimator : skorch-style net, default=None
+        ``None`` means ``AutoencoderNet()``.
+    attack : BaseAttack, default=None
+        ``None`` means ``MinMaxMINE()``.
+    ratio : float in [0, 1], default=1.0
+    batch_size : int, default=64
+    device : str, default="cpu"
+    random_state : int, RandomState or None, default=None
+    verbose : int, default=0
+
+    Attributes
+    ----------
+    generator_ : UAEGenerator
+        The fitted generator (its ``estimator_`` is the attacked model).
+    augment_indices_ : ndarray of int
+    uae_info_ : dict of ndarray
+    sampling_strategy_ : str
+        Always ``"bypass"``-style: classes are not rebalanced.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sk_uae import UAESampler
+    >>> from sk_uae.attacks import MinMaxMINE
+    >>> from sk_uae.models import AutoencoderNet
+    >>> X = np.random.RandomState(0).rand(40, 8).astype("float32")
+    >>> y = np.arange(40) % 2
+    >>> Xr, yr = UAESampler(AutoencoderNet(max_epochs=1), MinMaxMINE(max_iter=2),
+    ...                     ratio=0.5, random_state=0).fit_resample(X, y)
+    >>> Xr.shape, yr.shape
+    ((60, 8), (60,))
+    """
+
+    _sampling_type = "bypass"
+
+    _parameter_constraints = {
+        "estimator": [HasMethods(["fit"]), None],
+        "attack": [BaseAttack, None],
+        "ratio": [Interval(Real, 0, 1, closed="both")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "device": [str, object],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(self, estimator=None, attack=None, *, ratio=1.0, batch_size=64, device="cpu",
+                 random_state=None, verbose=0):
+        super().__init__()
+        self.estimator = estimator
+        self.attack = attack
+        self.ratio = ratio
+        self.batch_size = batch_size
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def _check_X_y(self, X, y, accept_sparse=None):
+        X, y, binarize_y = super()._check_X_y(X, y, accept_sparse=False)
+        X = validate_data(self, X, dtype=(np.float32, np.float64), reset=False)
+        return X, y, binarize_y
+
+    def _fit_resample(self, X, y):
+        seed = seed_from_random_state(self.random_state)
+        gen, idx, X_adv, info = make_uaes(
+            self.estimator, self.attack, X, y, ratio=self.ratio, batch_size=self.batch_size,
+            device=self.device, seed=seed, verbose=self.verbose)
+        self.generator_ = gen
+        self.augment_indices_ = idx
+        self.uae_info_ = info
+        X_res = np.vstack([X, X_adv.astype(X.dtype, copy=False)])
+        return X_res, np.concatenate([y, y[idx]])
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = False
+        tags.input_tags.allow_nan = False
+        tags.non_deterministic = not isinstance(self.random_state, (int, np.integer))
+        return tags
