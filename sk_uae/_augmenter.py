@@ -45,10 +45,6 @@ def make_uaes(estimator, attack, X, y, *, ratio, batch_size, device, seed, verbo
     n_aug = int(round(ratio * n))
     rng = check_random_state(seed)
     indices = np.sort(rng.choice(n, size=n_aug, replace=False)) if n_aug < n else np.arange(n)
-    if n_aug == 0:
-        keys = ("success", "mi", "loss", "distortion_linf", "distortion_l2")
-        info = {k: np.empty(0, dtype=bool if k == "success" else np.float64) for k in keys}
-        return gen, indices, X[:0].copy(), info
     X_adv, info = gen.generate(X[indices], None if y is None else y[indices])
     return gen, indices, X_adv, info
 
@@ -88,8 +84,9 @@ class UAEAugmenter(MetaEstimatorMixin, TransformerMixin, BaseEstimator):
     ----------
     estimator_ : estimator
         The final (retrained) model.
-    generator_ : UAEGenerator
-        The generator, whose ``estimator_`` is the first model.
+    generator_ : UAEGenerator or None
+        The generator, whose ``estimator_`` is the first model (``None`` at
+        ``ratio=0``, where the model is fitted once on ``X``).
     augment_indices_ : ndarray of int
         Training rows that were attacked.
     uae_info_ : dict of ndarray
@@ -160,6 +157,14 @@ class UAEAugmenter(MetaEstimatorMixin, TransformerMixin, BaseEstimator):
                 f"{type(self.estimator).__name__} has none. Use retrain='scratch'."
             )
         seed = seed_from_random_state(self.random_state)
+        if self.ratio == 0:  # no augmentation: one fit on X
+            self.estimator_ = fit_clone(self.estimator, X, y, seed + 1)
+            self.generator_ = None
+            self.augment_indices_ = np.empty(0, dtype=np.int64)
+            self.uae_info_ = {}
+            self.uae_success_rate_ = 0.0
+            self.n_train_samples_ = int(X.shape[0])
+            return self
         gen, idx, X_adv, info = make_uaes(
             self.estimator, self.attack, X, y, ratio=self.ratio, batch_size=self.batch_size,
             device=self.device, seed=seed, verbose=self.verbose)

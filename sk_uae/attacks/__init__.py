@@ -7,12 +7,14 @@ device-agnostic.
 """
 
 from ._base import AttackResult, BaseAttack
+from ._duplicate import Duplicate
 from ._minmax import MinMaxMINE, minmax_mine
 from ._objectives import ReconstructionObjective, resolve_objective
 
 __all__ = [
     "AttackResult",
     "BaseAttack",
+    "Duplicate",
     "MinMaxMINE",
     "ReconstructionObjective",
     "minmax_mine",

@@ -1,0 +1,183 @@
+"""Fair comparison of augmentations: the engine behind ``sk-uae augment`` and the benchmarks.
+
+For one task, one data split and one seed, :func:`compare_augmentations`
+trains the task's model with each augmentation method through
+:class:`~sk_uae.UAEAugmenter` and scores the final model on held-out data.
+Every method gets the **same number of optimiser steps**: augmented methods
+train ``epochs`` epochs on ``(1 + ratio) * n`` rows, the ``none`` baseline
+trains ``(1 + ratio) * epochs`` epochs on the ``n`` original rows.
+
+Methods
+-------
+``none``       no augmentation, equal step budget;
+``duplicate``  the training rows doubled with exact copies;
+``noise``      Gaussian noise rescaled to the UAEs' mean L-infinity distortion;
+``pgd``        a PGD "high-loss" perturbation (maximises the model's loss) with
+               the UAEs' mean L-infinity distortion as its budget;
+``uae``        the paper's unsupervised adversarial examples (MinMax MINE).
+
+``noise`` and ``pgd`` are matched to the UAEs of the same seed, so ``uae``
+runs first.
+"""
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from sklearn.base import clone
+
+from ._augmenter import UAEAugmenter
+from .attacks import Duplicate, MinMaxMINE
+
+METHODS = ("none", "duplicate", "noise", "pgd", "uae")
+
+
+@dataclass
+class Task:
+    """A model family and the held-out metric that judges it."""
+
+    name: str
+    metric: str
+    higher_is_better: bool
+    needs_labels: bool
+    models: dict = field(default_factory=dict)
+
+
+def _reconstruction_models():
+    from .models import AutoencoderNet, ConvAutoencoder, DenseAutoencoder, SparseAutoencoder
+
+    def make(module, **kw):
+        def factory(n_features, image_shape, epochs, seed):
+            params = dict(module__hidden_units=64 if n_features <= 64 else 128)
+            if module is ConvAutoencoder:
+                params = dict(module__input_shape=image_shape)
+            params.update(kw)
+            return AutoencoderNet(module, max_epochs=epochs, lr=1e-2, batch_size=128,
+                                  random_state=seed, **params)
+        return factory
+
+    return {"sparse": make(SparseAutoencoder), "dense": make(DenseAutoencoder),
+            "conv": make(ConvAutoencoder)}
+
+
+def _reconstruction_metric(model, X_train, y_train, X_test, y_test, seed):
+    return float(np.mean((model.predict(X_test) - X_test) ** 2))
+
+
+TASKS = {
+    "reconstruction": Task("reconstruction", "test reconstruction MSE", False, False),
+}
+_MODEL_FACTORIES = {"reconstruction": _reconstruction_models}
+_METRICS = {"reconstruction": _reconstruction_metric}
+
+
+def task_models(task):
+    """Names of the models available for ``task``."""
+    _check_task(task)
+    return sorted(_MODEL_FACTORIES[task]())
+
+
+def _check_task(task):
+    if task not in TASKS:
+        raise ValueError(f"task {task!r} is not known; expected one of {sorted(TASKS)}.")
+
+
+def make_model(task, model, n_features, image_shape, epochs, seed):
+    """An unfitted model of ``task``."""
+    _check_task(task)
+    factories = _MODEL_FACTORIES[task]()
+    if model not in factories:
+        raise ValueError(f"model {model!r} is not available for task {task!r}; expected one "
+                         f"of {sorted(factories)}.")
+    return factories[model](n_features, image_shape, epochs, seed)
+
+
+def baseline_attack(method, uae_linf, clip_values):
+    """The attack object of a baseline method, matched to the UAEs' distortion."""
+    eps = max(float(uae_linf), 1e-6)
+    if method == "duplicate":
+        return Duplicate()
+    if method == "noise":
+        from .attacks import GaussianNoise
+
+        return GaussianNoise(eps=eps, norm="linf", clip_values=clip_values)
+    if method == "pgd":
+        from .attacks import PGD
+
+        return PGD(eps=eps, eps_step=eps / 4, max_iter=10, norm="linf", clip_values=clip_values,
+                   objective="reconstruction")
+    raise ValueError(f"method {method!r} is not a baseline; expected one of {METHODS}.")
+
+
+def compare_augmentations(X_train, X_test, y_train=None, y_test=None, *, task="reconstruction",
+                          model="sparse", methods=METHODS, epochs=20, ratio=1.0, attack=None,
+                          image_shape=None, seed=0, batch_size=256, device="cpu", verbose=0):
+    """Train and score the task's model under each augmentation method.
+
+    Parameters
+    ----------
+    X_train, X_test : ndarray of shape (n, d)
+    y_train, y_test : ndarray of shape (n,), optional
+        Labels, for tasks whose metric needs them (never used in training).
+    task : str, default="reconstruction"
+    model : str
+        A name from :func:`task_models`.
+    methods : sequence of str, default=METHODS
+    epochs : int
+        Epochs of the augmented methods (``none`` gets ``(1 + ratio) * epochs``).
+    ratio : float, default=1.0
+    attack : MinMaxMINE, optional
+        The UAE attack (default ``MinMaxMINE()``, clipping to [0, 1] only when
+        the data lie there).
+    image_shape : tuple, optional
+    seed : int
+
+    Returns
+    -------
+    dict
+        ``scores`` (method -> metric), ``uae`` (success rate and distortion
+        of the UAEs), ``examples`` (a few originals and their UAEs).
+    """
+    _check_task(task)
+    spec = TASKS[task]
+    if spec.needs_labels and (y_train is None or y_test is None):
+        raise ValueError(f"task {task!r} is judged with labels; the data have none.")
+    unknown = set(methods) - set(METHODS)
+    if unknown:
+        raise ValueError(f"unknown methods {sorted(unknown)}; expected a subset of {METHODS}.")
+    bounded = X_train.min() >= 0 and X_train.max() <= 1
+    clip_values = (0.0, 1.0) if bounded else None
+    if attack is None:
+        attack = MinMaxMINE(clip_values=clip_values)
+    base = make_model(task, model, X_train.shape[1], image_shape, epochs, seed)
+    metric = _METRICS[task]
+    scores, uae = {}, None
+    order = sorted(methods, key=lambda m: m != "uae")  # matched baselines need the UAEs
+    if any(m in ("noise", "pgd") for m in order) and "uae" not in order:
+        order = ["uae"] + order
+    examples = None
+    for method in order:
+        est = clone(base)
+        if method == "none":
+            est.set_params(max_epochs=int(round(epochs * (1 + ratio))))
+            aug = UAEAugmenter(est, ratio=0.0, random_state=seed)
+        elif method == "uae":
+            aug = UAEAugmenter(est, attack, ratio=ratio, batch_size=batch_size, device=device,
+                               random_state=seed, verbose=verbose)
+        else:
+            aug = UAEAugmenter(est, baseline_attack(method, uae["distortion_linf_mean"],
+                                                    clip_values),
+                               ratio=ratio, batch_size=batch_size, device=device,
+                               random_state=seed)
+        aug.fit(X_train, y_train)
+        if method == "uae":
+            info = aug.uae_info_
+            uae = {"success_rate": aug.uae_success_rate_,
+                   "distortion_linf_mean": float(info["distortion_linf"].mean()),
+                   "distortion_l2_mean": float(info["distortion_l2"].mean())}
+            idx = aug.augment_indices_[:8]
+            # batch invariance: regenerating a few rows gives the UAEs trained on
+            examples = {"original": X_train[idx],
+                        "adversarial": aug.generator_.transform(X_train[idx])}
+        if method in methods:
+            scores[method] = metric(aug.estimator_, X_train, y_train, X_test, y_test, seed)
+    return {"scores": scores, "uae": uae, "examples": examples}

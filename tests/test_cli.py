@@ -1,0 +1,57 @@
+"""The command line on tiny settings: files written, errors on one line."""
+
+import json
+
+import numpy as np
+import pytest
+
+from sk_uae.cli import main
+
+
+def test_augment_writes_results_and_figures(tmp_path, capsys):
+    out = tmp_path / "run"
+    rc = main(["augment", "--methods", "none,duplicate,uae", "--seeds", "2", "--epochs", "2",
+               "--max-iter", "2", "--n-train", "120", "--n-test", "60", "--out", str(out)])
+    assert rc == 0
+    res = json.loads((out / "results.json").read_text())
+    assert set(res["summary"]) == {"none", "duplicate", "uae"}
+    assert len(res["runs"]) == 2 and all(np.isfinite(r["scores"]["uae"]) for r in res["runs"])
+    assert 0 <= res["runs"][0]["uae"]["success_rate"] <= 1
+    for name in ("scores.png", "uae_examples.png"):
+        assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    printed = capsys.readouterr().out
+    assert "uae" in printed and "vs none" in printed
+
+
+def test_generate_writes_examples(tmp_path):
+    out = tmp_path / "gen"
+    assert main(["generate", "--n-samples", "16", "--max-iter", "2", "--epochs", "1",
+                 "--out", str(out)]) == 0
+    assert np.load(out / "uae.npy").shape == (16, 64)
+    assert "success_rate" in json.loads((out / "summary.json").read_text())
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["augment", "--methods", "none,bogus"], "unknown ['bogus']"),
+    (["augment", "--task", "nope"], "--task 'nope'"),
+    (["augment", "--model", "transformer"], "model 'transformer'"),
+    (["augment", "--data", "csv:missing.csv"], "not found"),
+    (["augment", "--data", "mnist"], "--data-dir"),
+    (["augment", "--seeds", "0"], "--seeds"),
+    (["augment", "--n-train", "5000"], "exceed"),
+])
+def test_bad_options_give_one_line_errors(argv, message, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("sk-uae: error:") and message in err and "\n" not in err
+
+
+def test_csv_data(tmp_path):
+    rng = np.random.RandomState(0)
+    data = np.column_stack([rng.rand(80, 5), rng.randint(0, 2, 80)])
+    path = tmp_path / "d.csv"
+    np.savetxt(path, data, delimiter=",", header="a,b,c,d,e,label", comments="")
+    out = tmp_path / "csv"
+    assert main(["augment", "--data", f"csv:{path}", "--methods", "none,uae", "--seeds", "1",
+                 "--epochs", "1", "--max-iter", "2", "--out", str(out), "--no-plots"]) == 0
+    assert json.loads((out / "results.json").read_text())["n_train"] == 60
