@@ -144,7 +144,10 @@ class UAEGenerator(TransformerMixin, BaseEstimator):
         ----------
         X : array-like of shape (n_samples, n_features)
         y : array-like of shape (n_samples,), default=None
-            Labels, for attacks on classifiers.
+            Labels, for attacks on classifiers: the true labels (untargeted;
+            ``None`` uses the classifier's own predictions) or the targets
+            (attacks with ``targeted=True``, where they are required). Mapped
+            to logit columns through the classifier's ``classes_``.
         return_info : bool, default=True
             Also return a dict of per-sample arrays.
 
@@ -169,8 +172,11 @@ class UAEGenerator(TransformerMixin, BaseEstimator):
         seed = seed_from_random_state(self.random_state)
         module, restore = self._module_on(device)
         try:
-            objective = resolve_objective(self.estimator_, getattr(attack, "objective", "auto"),
-                                          module=module)
+            objective = resolve_objective(
+                self.estimator_, getattr(attack, "objective", "auto"), module=module,
+                targeted=getattr(attack, "targeted", False),
+                confidence=getattr(attack, "confidence", 0.0))
+            y = _labels_for(objective, y)
             feature_fn = None
             if getattr(attack, "pairs", None) == "features":
                 feature_fn = first_layer_features(module)
@@ -212,6 +218,16 @@ class UAEGenerator(TransformerMixin, BaseEstimator):
             self.random_state, (int, np.integer))
         tags.input_tags.allow_nan = False
         return tags
+
+
+def _labels_for(objective, y):
+    """Labels as the objective wants them: class indices for classifiers."""
+    if y is None:
+        return None
+    encode = getattr(objective, "encode_labels", None)
+    if encode is not None:
+        return encode(y)
+    return y if y.dtype.kind in "biuf" else None  # label-free objectives ignore y
 
 
 def _check_clip(X, clip):
