@@ -191,8 +191,13 @@ class ClassifierNet(NeuralNetClassifier):
         return np.concatenate(out) if out else np.empty((0, len(self.classes_)), np.float32)
 
     def decision_function(self, X):
-        """Logits of ``X``, shape (n_samples, n_classes)."""
-        return self._logits(X)
+        """Logits of ``X``: shape (n_samples, n_classes), or (n_samples,) with two classes.
+
+        With two classes, as scikit-learn expects, the score of the second
+        class: ``Z_1 - Z_0`` (positive means ``classes_[1]``).
+        """
+        z = self._logits(X)
+        return z[:, 1] - z[:, 0] if z.shape[1] == 2 else z
 
     def predict_proba(self, X):
         """Class probabilities (softmax of the logits), shape (n_samples, n_classes)."""
@@ -203,7 +208,8 @@ class ClassifierNet(NeuralNetClassifier):
 
     def predict(self, X):
         """Predicted labels (elements of ``classes_``)."""
-        return self.classes_[self._logits(X).argmax(axis=1)]
+        idx = self._logits(X).argmax(axis=1)
+        return self.classes_[idx]
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
