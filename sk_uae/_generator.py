@@ -135,7 +135,10 @@ class UAEGenerator(TransformerMixin, BaseEstimator):
         ----------
         X : array-like of shape (n_samples, n_features)
         y : array-like of shape (n_samples,), default=None
-            Labels, for attacks on classifiers.
+            Labels, for attacks on classifiers: the true labels (untargeted;
+            ``None`` uses the classifier's own predictions) or the targets
+            (attacks with ``targeted=True``, where they are required). Mapped
+            to logit columns through the classifier's ``classes_``.
         return_info : bool, default=True
             Also return a dict of per-sample arrays.
 
@@ -160,10 +163,11 @@ class UAEGenerator(TransformerMixin, BaseEstimator):
         seed = seed_from_random_state(self.random_state)
         module, restore = self._module_on(device)
         try:
-            objective = resolve_objective(self.estimator_, getattr(attack, "objective", "auto"),
-                                          module=module)
-            if not getattr(objective, "needs_labels", False):
-                y = None  # e.g. autoencoders: labels play no part in the attack
+            objective = resolve_objective(
+                self.estimator_, getattr(attack, "objective", "auto"), module=module,
+                targeted=getattr(attack, "targeted", False),
+                confidence=getattr(attack, "confidence", 0.0))
+            y = _labels_for(objective, y)
             feature_fn = None
             if getattr(attack, "pairs", None) == "features":
                 feature_fn = first_layer_features(module)
@@ -223,6 +227,14 @@ def fit_clone(estimator, X, y, seed):
         else:
             est.fit(X, y)
     return est
+
+
+def _labels_for(objective, y):
+    """Labels as the objective wants them: class indices for classifiers, none otherwise."""
+    if y is None or not getattr(objective, "needs_labels", False):
+        return None  # e.g. autoencoders: labels play no part in the attack
+    encode = getattr(objective, "encode_labels", None)
+    return encode(y) if encode is not None else y
 
 
 def _check_clip(X, clip):

@@ -47,3 +47,22 @@ def fast_attack(**kw):
 @pytest.fixture
 def rng():
     return np.random.RandomState(0)
+
+
+@pytest.fixture(scope="session")
+def small_clf(digits):
+    """A small MLP classifier (logits) fitted on digits (shared by the supervised tests)."""
+    from sk_uae.models import ClassifierNet
+
+    X, y = digits
+    return ClassifierNet(module__hidden_units=(32,), max_epochs=15, lr=1e-2,
+                         random_state=0).fit(X[:1000], y[:1000])
+
+
+@pytest.fixture(scope="session")
+def clf_rows(small_clf, digits):
+    """64 held-out digits rows that ``small_clf`` classifies correctly, with labels."""
+    X, y = digits
+    Xh, yh = X[1000:1400], y[1000:1400]
+    ok = small_clf.predict(Xh) == yh
+    return Xh[ok][:64], yh[ok][:64]

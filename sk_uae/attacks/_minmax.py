@@ -7,6 +7,8 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from ..mine import FeaturePairs, RandomProjectionPairs, StatisticsNetworks
 from ._base import AttackResult, BaseAttack
+from ._common import check_clip_values, clip
+from ._search import BestKeeper, ConstSearch
 
 
 class _Randomness:
@@ -36,13 +38,6 @@ class _Randomness:
         perms = torch.stack([torch.randperm(n_pairs, generator=g)
                              for _ in range(n_phases * (n_steps + 1))])
         return theta0, perms.reshape(n_phases, n_steps + 1, n_pairs)
-
-
-def _perturb(x, delta, clip_values):
-    x_adv = x + delta
-    if clip_values is not None:
-        x_adv = x_adv.clamp(clip_values[0], clip_values[1])
-    return x_adv
 
 
 def minmax_mine(
@@ -99,6 +94,8 @@ def minmax_mine(
     seed : int
         Seed of all random draws (projections, ``delta_0``, MINE weights,
         shuffles).
+    initial_const : float or torch.Tensor of shape (B,)
+        Initial dual variable ``c_0`` (one per sample when a tensor).
     callback : callable, optional
         Called as ``callback(t, c=..., f=..., mi=...)`` after each evaluation.
     Other parameters: see :class:`MinMaxMINE`.
@@ -126,7 +123,7 @@ def minmax_mine(
 
     ctx = objective.prepare(x, y)
     s = float(objective.mi_sign)
-    c = torch.full((n,), float(initial_const), device=dev, dtype=dtype)
+    c = torch.as_tensor(initial_const, device=dev, dtype=dtype).expand(n).clone()
     delta = rnd.delta0.to(device=dev, dtype=dtype).expand(n, d).clone().requires_grad_(True)
 
     best_x, fb_x = x.clone(), x.clone()
@@ -137,7 +134,7 @@ def minmax_mine(
 
     for t in range(max_iter + 1):
         with torch.enable_grad():
-            x_adv = _perturb(x, delta, clip_values)
+            x_adv = clip(x + delta, clip_values)
             fy = pairs(x_adv)
             for j in range(n_mine_steps):
                 nets.step(fx, fy, perms[t, j])
@@ -177,6 +174,48 @@ def minmax_mine(
         mi=torch.where(found, best_mi, fb_mi),
         loss=torch.where(found, best_f, fb_f),
     )
+
+
+def minmax_mine_search(x, objective, *, const_search_steps=9, initial_const=1e-3, **kwargs):
+    """MinMax MINE with a Carlini-Wagner binary search over ``c`` instead of the dual update.
+
+    Runs :func:`minmax_mine` ``const_search_steps`` times with ``c`` held
+    fixed per sample (``dual_step=0``); after each run, a sample's ``c``
+    moves by the rule of :class:`~sk_uae.attacks._search.ConstSearch`
+    (down after a success, up otherwise). The output is the best successful
+    example over all runs by the same rule as within a run (``s * MI``
+    lowest: highest MI for supervised objectives); where no run succeeded,
+    the example of smallest ``f``. Every run uses the same ``seed``.
+
+    Parameters
+    ----------
+    x, objective
+        As :func:`minmax_mine`.
+    const_search_steps : int
+        Number of full MinMax runs (the reference's supervised script: 9).
+    initial_const : float
+        ``c`` of the first run.
+    **kwargs
+        Passed to :func:`minmax_mine` (not ``dual_step``).
+
+    Returns
+    -------
+    AttackResult
+    """
+    kwargs.pop("dual_step", None)
+    s = float(objective.mi_sign)
+    search = ConstSearch(initial_const, x.shape[0], x.device, x.dtype)
+    best, fallback = BestKeeper(x), BestKeeper(x)
+    for _ in range(const_search_steps):
+        res = minmax_mine(x, objective, initial_const=search.const, dual_step=0.0, **kwargs)
+        best.offer(res.x_adv, res.success, s * res.mi, mi=res.mi, loss=res.loss)
+        fallback.offer(res.x_adv, torch.ones_like(res.success), res.loss, mi=res.mi,
+                       loss=res.loss)
+        search.update(res.success)
+    found = best.found
+    pick = lambda k: torch.where(found, best.extra[k], fallback.extra[k])  # noqa: E731
+    return AttackResult(x_adv=torch.where(found[:, None], best.x, fallback.x), success=found,
+                        mi=pick("mi"), loss=pick("loss"))
 
 
 class MinMaxMINE(BaseAttack):
@@ -234,8 +273,18 @@ class MinMaxMINE(BaseAttack):
     init : {"zeros", "uniform"}, default="zeros"
         Start of ``delta``: zero, or one uniform draw in the box shared by
         all samples.
-    objective : "auto", "reconstruction" or objective object, default="auto"
+    objective : "auto", "reconstruction", "margin" or objective object, default="auto"
         The attack loss; ``"auto"`` follows the attacked estimator.
+    targeted : bool, default=False
+        Classifiers: the labels given to ``generate`` are targets to reach.
+    confidence : float, default=0.0
+        Classifiers: the margin ``kappa`` beyond the decision boundary.
+    const_search_steps : int, default=0
+        ``0``: the dual update of ``c`` (the paper's MinMax). ``k > 0``: ``k``
+        full runs of ``max_iter`` iterations, ``c`` fixed per sample within a
+        run and moved between runs by a Carlini-Wagner binary search from
+        ``initial_const`` (the reference's supervised script: 9 steps); ``k``
+        times the cost.
 
     Examples
     --------
@@ -260,6 +309,9 @@ class MinMaxMINE(BaseAttack):
         "clip_values": [tuple, list, None],
         "init": [StrOptions({"zeros", "uniform"})],
         "objective": [str, object],
+        "targeted": ["boolean"],
+        "confidence": [Interval(Real, 0, None, closed="left")],
+        "const_search_steps": [Interval(Integral, 0, None, closed="left")],
     }
 
     def __init__(
@@ -279,6 +331,9 @@ class MinMaxMINE(BaseAttack):
         clip_values=(0.0, 1.0),
         init="zeros",
         objective="auto",
+        targeted=False,
+        confidence=0.0,
+        const_search_steps=0,
     ):
         self.eps = eps
         self.max_iter = max_iter
@@ -295,15 +350,13 @@ class MinMaxMINE(BaseAttack):
         self.clip_values = clip_values
         self.init = init
         self.objective = objective
+        self.targeted = targeted
+        self.confidence = confidence
+        self.const_search_steps = const_search_steps
 
     def _check(self):
         super()._check()
-        if self.clip_values is not None:
-            lo, hi = self.clip_values
-            if not lo < hi:
-                raise ValueError(
-                    f"clip_values must be (low, high) with low < high; got {self.clip_values!r}."
-                )
+        check_clip_values(self.clip_values)
         if not self.mine_hidden_sizes or any(int(h) < 1 for h in self.mine_hidden_sizes):
             raise ValueError(
                 "mine_hidden_sizes must be a non-empty tuple of positive widths; "
@@ -317,9 +370,15 @@ class MinMaxMINE(BaseAttack):
         n_mine = self.n_mine_steps
         if n_mine == "auto":
             n_mine = 20 if objective.mi_sign > 0 else 1
-        return minmax_mine(
+        engine = minmax_mine
+        extra = {}
+        if self.const_search_steps > 0:
+            engine = minmax_mine_search
+            extra["const_search_steps"] = int(self.const_search_steps)
+        return engine(
             x,
             objective,
+            **extra,
             y=y,
             feature_fn=feature_fn if self.pairs == "features" else None,
             eps=float(self.eps),

@@ -9,12 +9,28 @@ An objective has
 * ``prepare(x, y)``: constants of a batch (e.g. the clean loss), computed once;
 * ``loss(x_adv, x, ctx)``: the attack loss ``f >= 0`` per sample, with
   ``f == 0`` meaning the adversarial goal is met. Differentiable in ``x_adv``.
+  :class:`~sk_uae.attacks.MinMaxMINE` and
+  :class:`~sk_uae.attacks.CarliniWagnerL2` minimise it;
+* ``adversarial_loss(x_adv, x, ctx)``: the per-sample loss that a
+  loss-maximising attack (:class:`~sk_uae.attacks.PGD`) increases -- the
+  cross-entropy of the true label for classifiers (minus that of the target
+  when targeted), the reconstruction error for autoencoders ("high-loss"
+  examples);
+* ``adversarial_success(x_adv, x, ctx)``: boolean per sample, the goal of
+  that direction (misclassified / target hit; reconstruction error above the
+  clean one);
+* optionally ``encode_labels(y)``: maps an array of class labels to the
+  integer tensor-ready form that ``prepare`` expects (estimators call it
+  before batching).
 
 Adding a new model family means adding one such class and a branch in
 :func:`resolve_objective`.
 """
 
 import torch
+from sklearn.base import is_classifier
+
+from ..utils import labels_to_indices
 
 
 class ReconstructionObjective:
@@ -45,24 +61,114 @@ class ReconstructionObjective:
     def loss(self, x_adv, x, ctx):
         return torch.relu(self._error(x_adv, x) - ctx)
 
+    def adversarial_loss(self, x_adv, x, ctx):
+        return self._error(x_adv, x)
 
-def resolve_objective(estimator, objective="auto", module=None):
+    def adversarial_success(self, x_adv, x, ctx):
+        return self._error(x_adv, x) > ctx
+
+
+# f must be zero with this much room (in logits) to spare, so that a success
+# survives the float round-off of another forward pass of the same model
+MARGIN_SLACK = 1e-4
+
+
+class MarginObjective:
+    """Carlini-Wagner margin objective of a classifier (supervised UAEs).
+
+    On logits ``Z``: untargeted ``f(x') = max(0, Z_y(x') - max_{j != y} Z_j(x')
+    + kappa + s0)``; targeted ``f(x') = max(0, max_{j != t} Z_j(x') - Z_t(x')
+    + kappa + s0)``, with ``s0 = 1e-4`` a numerical slack so that ``f == 0``
+    means misclassified (target hit) beyond doubt. Log-probabilities work as
+    logits (they differ by a per-sample constant).
+    ``mi_sign = -1``: the MinMax attack maximises the MI (misclassified yet
+    similar). The loss-maximising direction is the cross-entropy of the label
+    (untargeted) or minus that of the target (targeted).
+
+    Parameters
+    ----------
+    logits : callable
+        Maps a batch ``(B, d)`` to logits ``(B, n_classes)``.
+    classes : array-like of shape (n_classes,), optional
+        Labels of the logit columns (a fitted classifier's ``classes_``); used
+        by :meth:`encode_labels`. ``None`` means the labels are the indices.
+    targeted : bool, default=False
+        Labels given to ``prepare`` are targets to reach, not labels to leave.
+    confidence : float, default=0.0
+        ``kappa``, the margin required beyond the decision boundary.
+    """
+
+    mi_sign = -1.0
+    needs_labels = True
+
+    def __init__(self, logits, *, classes=None, targeted=False, confidence=0.0):
+        self.logits = logits
+        self.classes = classes
+        self.targeted = targeted
+        self.confidence = confidence
+
+    def encode_labels(self, y):
+        """Indices into ``classes`` (int64 ndarray) of the labels ``y``."""
+        return labels_to_indices(y, self.classes)
+
+    @torch.no_grad()
+    def prepare(self, x, y=None):
+        if y is None:
+            if self.targeted:
+                raise ValueError("a targeted attack needs target labels: pass y (the targets).")
+            return self.logits(x).argmax(-1)
+        return torch.as_tensor(y, device=x.device).long()
+
+    def _margin(self, x_adv, ctx):
+        z = self.logits(x_adv)
+        if ctx.shape[0] != z.shape[0] or (ctx.numel() and (ctx.min() < 0 or ctx.max() >= z.shape[1])):
+            raise ValueError(
+                f"labels must be class indices in [0, {z.shape[1]}) for {z.shape[0]} rows."
+            )
+        own = z.gather(1, ctx[:, None]).squeeze(1)
+        other = z.scatter(1, ctx[:, None], float("-inf")).amax(1)
+        return (own - other) if not self.targeted else (other - own)
+
+    def loss(self, x_adv, x, ctx):
+        return torch.relu(self._margin(x_adv, ctx) + float(self.confidence) + MARGIN_SLACK)
+
+    def adversarial_loss(self, x_adv, x, ctx):
+        ce = torch.nn.functional.cross_entropy(self.logits(x_adv), ctx, reduction="none")
+        return -ce if self.targeted else ce
+
+    def adversarial_success(self, x_adv, x, ctx):
+        return self.loss(x_adv, x, ctx) <= 0
+
+
+def resolve_objective(estimator, objective="auto", module=None, *, targeted=False,
+                      confidence=0.0):
     """Bind the objective that fits a fitted estimator.
 
     Parameters
     ----------
     estimator : fitted skorch-style estimator
         Must expose its torch module as ``module_``.
-    objective : {"auto", "reconstruction"} or objective instance
-        ``"auto"`` follows the estimator: autoencoders get the
-        reconstruction objective.
+    objective : {"auto", "reconstruction", "margin"} or objective instance
+        ``"auto"`` follows the estimator: classifiers
+        (:func:`sklearn.base.is_classifier`) get the margin objective,
+        everything else (autoencoders) the reconstruction objective.
     module : torch.nn.Module, optional
         The module to bind (e.g. a copy on another device); defaults to
         ``estimator.module_``.
+    targeted, confidence
+        Passed to :class:`MarginObjective`. A targeted attack needs the margin
+        objective.
 
     Returns
     -------
     objective object
+
+    Notes
+    -----
+    The margin objective needs logits. It uses the module's (first) output as
+    logits, except when the estimator's criterion is ``torch.nn.NLLLoss`` --
+    skorch's convention for modules that output probabilities -- where it
+    takes their log (as skorch's ``NeuralNetClassifier.get_loss`` does).
     """
     if not isinstance(objective, str):
         return objective
@@ -72,13 +178,32 @@ def resolve_objective(estimator, objective="auto", module=None):
         raise TypeError(
             f"cannot attack {type(estimator).__name__}: the estimator must be a fitted "
             "skorch-style net exposing its torch module as `module_` (for example "
-            "sk_uae.models.AutoencoderNet)."
+            "sk_uae.models.AutoencoderNet or sk_uae.models.ClassifierNet)."
         )
-    if objective in ("auto", "reconstruction"):
+    if objective == "auto":
+        objective = "margin" if is_classifier(estimator) else "reconstruction"
+    if objective == "reconstruction":
+        if targeted:
+            raise ValueError(
+                "targeted=True needs a classifier (the 'margin' objective); the estimator "
+                f"{type(estimator).__name__} gets the 'reconstruction' objective."
+            )
         return ReconstructionObjective(lambda x: _first_output(module(x)))
+    if objective == "margin":
+        probabilities = isinstance(getattr(estimator, "criterion_", None), torch.nn.NLLLoss)
+
+        def logits(x):
+            z = _first_output(module(x))
+            return torch.log(z + torch.finfo(z.dtype).eps) if probabilities else z
+
+        try:
+            classes = estimator.classes_
+        except AttributeError:
+            classes = None
+        return MarginObjective(logits, classes=classes, targeted=targeted, confidence=confidence)
     raise ValueError(
-        f"objective={objective!r} is not known; expected 'auto', 'reconstruction' "
-        "or an objective object."
+        f"objective={objective!r} is not known; expected 'auto', 'reconstruction', "
+        "'margin' or an objective object."
     )
 
 

@@ -1,0 +1,150 @@
+"""Projected gradient descent (Madry et al.): a pure-torch engine and its parameter object."""
+
+from numbers import Integral, Real
+
+import torch
+from sklearn.utils._param_validation import Interval, StrOptions
+
+from ._base import AttackResult, BaseAttack
+from ._common import check_clip_values, clip, project
+from ._random import row_normal, row_uniform
+
+
+def random_start(x, eps, norm, seed):
+    """A uniform draw in the ``norm`` ball of radius ``eps`` for every row.
+
+    Row ``i``'s draw depends on the seed and on ``x[i]`` only (see
+    :mod:`sk_uae.attacks._random`).
+    """
+    if norm == "linf":
+        return ((row_uniform(x, seed) * 2 - 1) * eps).to(x.dtype)
+    direction = row_normal(x, seed, stream=1)
+    direction = direction / direction.norm(dim=1, keepdim=True).clamp_min(1e-30)
+    radius = row_uniform(x[:, :1], seed, stream=7).squeeze(1) ** (1.0 / x.shape[1])
+    return direction * (eps * radius).to(x.dtype)[:, None]
+
+
+def pgd(x, objective, *, y=None, norm="linf", eps=0.3, eps_step=0.01, max_iter=40,
+        random_init=False, clip_values=(0.0, 1.0), seed=0):
+    """Run PGD on a batch (pure torch, any device): maximise the objective's attack loss.
+
+    Each step moves ``x'`` by ``eps_step`` along the sign of the gradient of
+    ``objective.adversarial_loss`` (``norm="linf"``) or along the gradient
+    divided by its L2 norm (``norm="l2"``), clips to ``clip_values`` and
+    projects ``x' - x`` onto the ``eps`` ball -- the update of the
+    Adversarial Robustness Toolbox's PGD. The last iterate is returned.
+
+    Parameters
+    ----------
+    x : torch.Tensor of shape (B, d)
+    objective : objective object with ``adversarial_loss`` and ``adversarial_success``
+    y : torch.Tensor of shape (B,), optional
+        Labels (classifiers: true labels, or targets when the objective is
+        targeted; ``None`` uses the model's predictions).
+    seed : int
+        Seeds the random start.
+    Other parameters: see :class:`PGD`.
+
+    Returns
+    -------
+    AttackResult
+        ``success`` is ``objective.adversarial_success`` of the output; ``loss``
+        its ``adversarial_loss``.
+    """
+    ctx = objective.prepare(x, y)
+    x_adv = x.clone()
+    if random_init:
+        x_adv = clip(x + random_start(x, eps, norm, seed), clip_values)
+    for _ in range(max_iter):
+        x_adv = x_adv.detach().requires_grad_(True)
+        with torch.enable_grad():
+            (grad,) = torch.autograd.grad(objective.adversarial_loss(x_adv, x, ctx).sum(), x_adv)
+        with torch.no_grad():
+            if norm == "linf":
+                step = grad.sign()
+            else:
+                g = grad.norm(dim=1, keepdim=True)
+                step = grad * torch.where(g == 0, g, 1 / g)
+            x_adv = clip(x_adv + eps_step * step, clip_values)
+            x_adv = x + project(x_adv - x, eps, norm)
+    x_adv = x_adv.detach()
+    with torch.no_grad():
+        success = objective.adversarial_success(x_adv, x, ctx)
+        loss = objective.adversarial_loss(x_adv, x, ctx)
+    return AttackResult(x_adv=x_adv, success=success, loss=loss)
+
+
+class PGD(BaseAttack):
+    """Projected gradient descent attack (L-infinity or L2), a baseline.
+
+    Maximises the attacked model's loss inside the ``eps`` ball: for a
+    classifier the cross-entropy of the label (untargeted) or minus that of
+    the target (``targeted=True``), which aims at misclassification; for an
+    autoencoder the reconstruction error of the clean input ("high-loss"
+    examples; success means the error increased).
+
+    This object only stores parameters; :class:`~sk_uae.UAEGenerator` runs it.
+
+    Parameters
+    ----------
+    eps : float, default=0.3
+        Radius of the ``norm`` ball on ``x' - x``.
+    eps_step : float, default=0.01
+        Step size.
+    max_iter : int, default=40
+        Number of steps.
+    norm : {"linf", "l2"}, default="linf"
+    random_init : bool, default=False
+        Start from a uniform draw in the ball (per row; see
+        :func:`random_start`) instead of ``x``.
+    clip_values : tuple (low, high) or None, default=(0.0, 1.0)
+        Valid input range; ``None`` for unbounded data.
+    targeted : bool, default=False
+        For classifiers: the labels given to ``generate`` are targets.
+    confidence : float, default=0.0
+        Margin ``kappa`` a success must exceed (see
+        :class:`~sk_uae.attacks.MarginObjective`).
+    objective : "auto", "reconstruction", "margin" or objective object, default="auto"
+
+    Examples
+    --------
+    >>> from sk_uae.attacks import PGD
+    >>> PGD(eps=0.1, norm="l2").get_params()["norm"]
+    'l2'
+    """
+
+    _parameter_constraints = {
+        "eps": [Interval(Real, 0, None, closed="neither")],
+        "eps_step": [Interval(Real, 0, None, closed="neither")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "norm": [StrOptions({"linf", "l2"})],
+        "random_init": ["boolean"],
+        "clip_values": [tuple, list, None],
+        "targeted": ["boolean"],
+        "confidence": [Interval(Real, 0, None, closed="left")],
+        "objective": [str, object],
+    }
+
+    def __init__(self, eps=0.3, eps_step=0.01, max_iter=40, norm="linf", random_init=False,
+                 clip_values=(0.0, 1.0), targeted=False, confidence=0.0, objective="auto"):
+        self.eps = eps
+        self.eps_step = eps_step
+        self.max_iter = max_iter
+        self.norm = norm
+        self.random_init = random_init
+        self.clip_values = clip_values
+        self.targeted = targeted
+        self.confidence = confidence
+        self.objective = objective
+
+    def _check(self):
+        super()._check()
+        check_clip_values(self.clip_values)
+
+    def run(self, x, objective, *, y=None, feature_fn=None, seed=0):
+        """Attack one batch; see :meth:`BaseAttack.run`."""
+        return pgd(x, objective, y=y, norm=self.norm, eps=float(self.eps),
+                   eps_step=float(self.eps_step), max_iter=int(self.max_iter),
+                   random_init=bool(self.random_init),
+                   clip_values=None if self.clip_values is None else tuple(map(float, self.clip_values)),
+                   seed=seed)

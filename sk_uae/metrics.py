@@ -1,0 +1,275 @@
+"""Metrics of adversarial examples, as plain functions and as scorers.
+
+Plain functions take arrays (``X`` clean, ``X_adv`` adversarial, rows
+aligned). Scorers are callables ``scorer(generator, X, y)`` for a fitted
+:class:`~sk_uae.UAEGenerator` (greater is better, as scikit-learn expects),
+so they plug into :class:`~sklearn.model_selection.GridSearchCV` (``scoring=``)
+to tune ``attack__*`` parameters.
+"""
+
+import numpy as np
+import torch
+from sklearn.metrics import accuracy_score
+
+from .mine import estimate_mi
+
+__all__ = [
+    "attack_success_rate",
+    "distortion",
+    "mine_similarity",
+    "ssim",
+    "cosine_similarity",
+    "similarity",
+    "robust_accuracy",
+    "make_attack_scorer",
+]
+
+
+def _pair(X, X_adv):
+    X = np.asarray(X, dtype=np.float64)
+    X_adv = np.asarray(X_adv, dtype=np.float64)
+    if X.ndim != 2 or X.shape != X_adv.shape:
+        raise ValueError(
+            f"X and X_adv must be 2-D arrays of one shape; got {X.shape} and {X_adv.shape}."
+        )
+    return X, X_adv
+
+
+def _reduce(values, reduce):
+    if reduce == "mean":
+        return float(np.mean(values)) if len(values) else float("nan")
+    if reduce is None:
+        return values
+    raise ValueError(f"reduce={reduce!r} is not supported; expected 'mean' or None.")
+
+
+def attack_success_rate(y_true, y_pred_adv, *, targets=None):
+    """Fraction of adversarial inputs that are misclassified (or hit their target).
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n_samples,)
+        True labels (ignored when ``targets`` is given).
+    y_pred_adv : array-like of shape (n_samples,)
+        Predictions of the classifier on the adversarial inputs.
+    targets : array-like of shape (n_samples,), optional
+        Targets of a targeted attack: success means ``y_pred_adv == targets``.
+
+    Returns
+    -------
+    float
+    """
+    y_pred_adv = np.asarray(y_pred_adv)
+    if targets is not None:
+        return float(np.mean(y_pred_adv == np.asarray(targets)))
+    return float(np.mean(y_pred_adv != np.asarray(y_true)))
+
+
+def distortion(X, X_adv, *, norm="linf", reduce="mean"):
+    """Per-row ``norm`` of ``X_adv - X`` (``"linf"``, ``"l2"`` or ``"l0"``).
+
+    Parameters
+    ----------
+    X, X_adv : array-like of shape (n_samples, n_features)
+    norm : {"linf", "l2", "l0"}, default="linf"
+    reduce : {"mean", None}, default="mean"
+        ``None`` returns the per-row values.
+
+    Returns
+    -------
+    float or ndarray of shape (n_samples,)
+    """
+    X, X_adv = _pair(X, X_adv)
+    diff = X_adv - X
+    if norm == "linf":
+        d = np.abs(diff).max(1) if diff.shape[1] else np.zeros(len(diff))
+    elif norm == "l2":
+        d = np.sqrt((diff**2).sum(1))
+    elif norm == "l0":
+        d = (diff != 0).sum(1).astype(np.float64)
+    else:
+        raise ValueError(f"norm={norm!r} is not supported; expected 'linf', 'l2' or 'l0'.")
+    return _reduce(d, reduce)
+
+
+def mine_similarity(X, X_adv, *, reduce="mean", random_state=0, **kwargs):
+    """Per-row MINE estimate of ``I(x; x')`` with fresh statistics networks.
+
+    Wraps :func:`sk_uae.mine.estimate_mi` (an attack-free yardstick: the same
+    settings for everything compared); higher means more similar.
+
+    Parameters
+    ----------
+    X, X_adv : array-like of shape (n_samples, n_features)
+    reduce : {"mean", None}, default="mean"
+    random_state : int, default=0
+    **kwargs
+        Passed to :func:`~sk_uae.mine.estimate_mi` (``n_steps``, ``n_pairs``...).
+
+    Returns
+    -------
+    float or ndarray of shape (n_samples,)
+    """
+    _pair(X, X_adv)
+    return _reduce(estimate_mi(X, X_adv, random_state=random_state, **kwargs).astype(np.float64),
+                   reduce)
+
+
+def ssim(X, X_adv, image_shape, *, data_range=1.0, win_size=7, reduce="mean"):
+    """Structural similarity (SSIM) of flattened images, per row.
+
+    Wang et al.'s SSIM with a uniform ``win_size`` window (``K1=0.01``,
+    ``K2=0.03``, sample covariances), averaged over the valid window
+    positions of each channel -- the defaults of scikit-image's
+    ``structural_similarity``. The window shrinks to the largest odd size
+    that fits small images (e.g. 7 on 8x8 digits).
+
+    Parameters
+    ----------
+    X, X_adv : array-like of shape (n_samples, n_features)
+    image_shape : tuple (H, W) or (C, H, W)
+        With ``C * H * W == n_features``.
+    data_range : float, default=1.0
+    win_size : int, default=7 (odd)
+    reduce : {"mean", None}, default="mean"
+
+    Returns
+    -------
+    float or ndarray of shape (n_samples,)
+    """
+    X, X_adv = _pair(X, X_adv)
+    shape = tuple(int(s) for s in image_shape)
+    if len(shape) == 2:
+        shape = (1,) + shape
+    if len(shape) != 3 or np.prod(shape) != X.shape[1]:
+        raise ValueError(
+            f"image_shape={image_shape!r} does not match the {X.shape[1]} features; expected "
+            "(H, W) or (C, H, W) with product equal to n_features."
+        )
+    if win_size < 1 or win_size % 2 != 1:
+        raise ValueError(f"win_size must be a positive odd integer; got {win_size!r}.")
+    win = min(win_size, shape[1] - (1 - shape[1] % 2), shape[2] - (1 - shape[2] % 2))
+    a = torch.as_tensor(X).reshape(-1, 1, shape[1], shape[2])
+    b = torch.as_tensor(X_adv).reshape(-1, 1, shape[1], shape[2])
+
+    def mean(z):
+        return torch.nn.functional.avg_pool2d(z, win, stride=1)
+
+    n = win * win
+    cov_norm = n / (n - 1) if n > 1 else 1.0
+    mu_a, mu_b = mean(a), mean(b)
+    var_a = cov_norm * (mean(a * a) - mu_a**2)
+    var_b = cov_norm * (mean(b * b) - mu_b**2)
+    cov = cov_norm * (mean(a * b) - mu_a * mu_b)
+    c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
+    s = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a**2 + mu_b**2 + c1) * (var_a + var_b + c2))
+    per_row = s.reshape(X.shape[0], -1).mean(1).numpy()
+    return _reduce(per_row, reduce)
+
+
+def cosine_similarity(X, X_adv, *, reduce="mean"):
+    """Per-row cosine similarity of ``X`` and ``X_adv`` (tabular data).
+
+    Rows of zero norm count as similarity 1 with an all-zero partner, else 0.
+    """
+    X, X_adv = _pair(X, X_adv)
+    na, nb = np.linalg.norm(X, axis=1), np.linalg.norm(X_adv, axis=1)
+    dot = (X * X_adv).sum(1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cos = dot / (na * nb)
+    cos = np.where((na == 0) | (nb == 0), ((na == 0) & (nb == 0)).astype(float), cos)
+    return _reduce(cos, reduce)
+
+
+def similarity(X, X_adv, *, image_shape=None, reduce="mean", **kwargs):
+    """Estimator-free similarity: SSIM for images (``image_shape`` given), else cosine."""
+    if image_shape is not None:
+        return ssim(X, X_adv, image_shape, reduce=reduce, **kwargs)
+    return cosine_similarity(X, X_adv, reduce=reduce)
+
+
+def robust_accuracy(classifier, X, y, attack, *, batch_size=64, random_state=0, device="cpu"):
+    """Accuracy of a fitted classifier on adversarial inputs of ``attack``.
+
+    Parameters
+    ----------
+    classifier : fitted classifier with ``module_`` (e.g. :class:`~sk_uae.models.ClassifierNet`)
+    X : array-like of shape (n_samples, n_features)
+    y : array-like of shape (n_samples,)
+        True labels; the attack is run untargeted against them.
+    attack : BaseAttack or fitted UAEGenerator
+        A generator is used as it is (its own estimator is attacked, but the
+        accuracy is that of ``classifier``: a transfer attack when they differ).
+    batch_size, random_state, device
+        Of the :class:`~sk_uae.UAEGenerator` built around an attack object.
+
+    Returns
+    -------
+    float
+    """
+    from ._generator import UAEGenerator
+
+    if isinstance(attack, UAEGenerator):
+        gen = attack
+    else:
+        gen = UAEGenerator(classifier, attack=attack, prefit=True, batch_size=batch_size,
+                           random_state=random_state, device=device).fit(X)
+    X_adv = gen.generate(X, y, return_info=False)
+    return float(accuracy_score(y, classifier.predict(X_adv)))
+
+
+_SCORES = {
+    "success_rate": (1, lambda g, X, X_adv, info, y, kw: float(np.mean(info["success"]))),
+    "distortion_linf": (-1, lambda g, X, X_adv, info, y, kw: distortion(X, X_adv, norm="linf")),
+    "distortion_l2": (-1, lambda g, X, X_adv, info, y, kw: distortion(X, X_adv, norm="l2")),
+    "similarity": (1, lambda g, X, X_adv, info, y, kw: similarity(X, X_adv, **kw)),
+    "mine": (1, lambda g, X, X_adv, info, y, kw: mine_similarity(X, X_adv, **kw)),
+    "robust_accuracy": (-1, lambda g, X, X_adv, info, y, kw: float(
+        accuracy_score(y, g.estimator_.predict(X_adv)))),
+}
+
+
+def make_attack_scorer(metric, **kwargs):
+    """Scorer ``scorer(generator, X, y)`` of a fitted :class:`~sk_uae.UAEGenerator`.
+
+    The scorer runs ``generator.generate(X, y)`` and returns the metric of the
+    result, signed so that greater is better for the *attacker*: success rate,
+    similarity and MINE as they are; distortions and the attacked model's
+    robust accuracy negated.
+
+    Parameters
+    ----------
+    metric : {"success_rate", "distortion_linf", "distortion_l2", "similarity", "mine", "robust_accuracy"}
+    **kwargs
+        Passed to the metric (``image_shape`` for ``"similarity"``;
+        :func:`mine_similarity` options for ``"mine"``).
+
+    Returns
+    -------
+    callable
+
+    Examples
+    --------
+    >>> from sk_uae.metrics import make_attack_scorer
+    >>> scoring = {"success": make_attack_scorer("success_rate"),
+    ...            "ssim": make_attack_scorer("similarity", image_shape=(8, 8))}
+    """
+    if metric not in _SCORES:
+        raise ValueError(f"metric={metric!r} is not known; expected one of {sorted(_SCORES)}.")
+    sign, fn = _SCORES[metric]
+    if metric == "robust_accuracy":
+        def needs_y(y):
+            if y is None:
+                raise ValueError("the 'robust_accuracy' scorer needs true labels y.")
+    else:
+        def needs_y(y):
+            pass
+
+    def scorer(generator, X, y=None):
+        needs_y(y)
+        X = np.asarray(X)
+        X_adv, info = generator.generate(X, y, return_info=True)
+        return sign * fn(generator, X, X_adv, info, y, kwargs)
+
+    scorer.__name__ = f"{metric}_scorer"
+    return scorer

@@ -1,0 +1,218 @@
+"""ClassifierNet: a skorch classifier whose modules output logits."""
+
+import numpy as np
+import torch
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, validate_data
+from skorch import NeuralNet, NeuralNetClassifier
+
+from ..utils import labels_to_indices, seed_from_random_state, torch_seed
+from ._classifiers import MLPClassifierModule
+
+
+class ClassifierNet(NeuralNetClassifier):
+    """Skorch classifier for the modules of :mod:`sk_uae.models` (logit outputs).
+
+    Differences from :class:`skorch.NeuralNetClassifier`, all so that it
+    behaves as a scikit-learn classifier and can be attacked:
+
+    * the module outputs **logits** and the default criterion is
+      ``torch.nn.CrossEntropyLoss``; ``predict_proba`` applies the softmax;
+    * labels of any type are accepted: ``classes_`` are the sorted unique
+      labels of ``y`` and ``predict`` returns them (not indices);
+    * the module's ``input_dim`` and ``n_classes`` are taken from the data at
+      fit time;
+    * ``X`` is validated and cast to float32; ``random_state`` seeds the
+      weight initialisation and the batch shuffling.
+
+    The attacks of :mod:`sk_uae.attacks` find the net's logits through its
+    criterion: with ``torch.nn.NLLLoss`` (skorch's convention: the module
+    outputs probabilities) they take the log of the outputs, otherwise they use
+    the outputs as they are.
+
+    Parameters
+    ----------
+    module : torch.nn.Module class or instance, default=MLPClassifierModule
+    criterion : torch loss class, default=torch.nn.CrossEntropyLoss
+    optimizer : torch optimizer class, default=torch.optim.Adam
+    lr : float, default=1e-3
+    max_epochs : int, default=20
+    batch_size : int, default=128
+    train_split : callable or None, default=None
+        No validation split by default (skorch's default holds out 20 %).
+    verbose : int, default=0
+    random_state : int, RandomState or None, default=None
+    **kwargs
+        Passed to :class:`skorch.NeuralNetClassifier` (``module__*``,
+        ``optimizer__*``, ``callbacks``, ``device``, ``classes``...).
+
+    Attributes
+    ----------
+    module_ : torch.nn.Module
+    classes_ : ndarray of shape (n_classes,)
+    n_features_in_ : int
+    history_ : skorch.History
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sk_uae.models import ClassifierNet
+    >>> rng = np.random.RandomState(0)
+    >>> X, y = rng.rand(64, 8).astype("float32"), np.array(["a", "b"] * 32)
+    >>> clf = ClassifierNet(max_epochs=2, random_state=0).fit(X, y)
+    >>> clf.predict(X[:3]).dtype.kind, clf.predict_proba(X[:3]).shape
+    ('U', (3, 2))
+    """
+
+    def __init__(
+        self,
+        module=MLPClassifierModule,
+        *args,
+        criterion=torch.nn.CrossEntropyLoss,
+        optimizer=torch.optim.Adam,
+        lr=1e-3,
+        max_epochs=20,
+        batch_size=128,
+        train_split=None,
+        verbose=0,
+        random_state=None,
+        **kwargs,
+    ):
+        super().__init__(
+            module,
+            *args,
+            criterion=criterion,
+            optimizer=optimizer,
+            lr=lr,
+            max_epochs=max_epochs,
+            batch_size=batch_size,
+            train_split=train_split,
+            verbose=verbose,
+            **kwargs,
+        )
+        self.random_state = random_state
+
+    # ------------------------------------------------------------------ skorch hooks
+    def initialize_module(self):
+        kwargs = self.get_params_for("module")
+        if isinstance(self.module, type) and hasattr(self, "n_features_in_"):
+            kwargs.setdefault("input_dim", self.n_features_in_)
+            kwargs.setdefault("n_classes", len(self.classes_))
+        self.module_ = self.initialized_instance(self.module, kwargs)
+        return self
+
+    def check_data(self, X, y):
+        # labels are validated and encoded in fit; skorch must not re-infer
+        # the classes from the encoded indices
+        pass
+
+    # --------------------------------------------------------------- sklearn API
+    def fit(self, X, y, **fit_params):
+        """Train the classifier from scratch (unless ``warm_start``).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+        **fit_params : passed to the module's forward.
+
+        Returns
+        -------
+        self
+        """
+        warm = self.warm_start and self.initialized_
+        y_idx = self._validate_fit_data(X, y, reset=not warm)
+        with torch_seed(seed_from_random_state(self.random_state), self.device):
+            if not warm:
+                self.initialize()
+            NeuralNet.partial_fit(self, self._X_fit, y_idx, **fit_params)
+        del self._X_fit
+        return self
+
+    def partial_fit(self, X, y, classes=None, **fit_params):
+        """Continue training for ``max_epochs`` epochs.
+
+        Returns
+        -------
+        self
+        """
+        first = not self.initialized_
+        if first and classes is not None:
+            self.set_params(classes=classes)
+        y_idx = self._validate_fit_data(X, y, reset=first)
+        with torch_seed(seed_from_random_state(self.random_state), self.device):
+            if first:
+                self.initialize()
+            NeuralNet.partial_fit(self, self._X_fit, y_idx, **fit_params)
+        del self._X_fit
+        return self
+
+    def _validate_fit_data(self, X, y, reset):
+        X, y = validate_data(self, X, y, dtype=np.float32, reset=reset)
+        check_classification_targets(y)
+        if reset:
+            if self.classes is None:
+                self.classes_inferred_ = np.unique(y)
+            if len(self.classes_) < 2:
+                raise ValueError(
+                    f"ClassifierNet needs samples of at least 2 classes in y; got "
+                    f"{len(self.classes_)} class ({self.classes_!r})."
+                )
+        self._X_fit = X
+        return self.encode_labels(y)
+
+    def encode_labels(self, y):
+        """Indices into ``classes_`` of the labels ``y`` (int64).
+
+        Raises
+        ------
+        ValueError
+            If a label is not among ``classes_``.
+        """
+        return labels_to_indices(y, self.classes_)
+
+    def _get_param_names(self):
+        # skorch lists its private bookkeeping among the parameters
+        return [k for k in super()._get_param_names() if not k.startswith("_")]
+
+    def _logits(self, X):
+        check_is_fitted(self, "module_")
+        X = validate_data(self, X, dtype=np.float32, reset=False)
+        self.module_.eval()
+        out = []
+        with torch.no_grad():
+            for start in range(0, X.shape[0], self.batch_size):
+                xb = torch.as_tensor(X[start : start + self.batch_size], device=self.device)
+                z = self.module_(xb)
+                z = z[0] if isinstance(z, (tuple, list)) else z
+                if isinstance(self.criterion_, torch.nn.NLLLoss):
+                    z = torch.log(z + torch.finfo(z.dtype).eps)
+                out.append(z.cpu().numpy())
+        return np.concatenate(out) if out else np.empty((0, len(self.classes_)), np.float32)
+
+    def decision_function(self, X):
+        """Logits of ``X``: shape (n_samples, n_classes), or (n_samples,) with two classes.
+
+        With two classes, as scikit-learn expects, the score of the second
+        class: ``Z_1 - Z_0`` (positive means ``classes_[1]``).
+        """
+        z = self._logits(X)
+        return z[:, 1] - z[:, 0] if z.shape[1] == 2 else z
+
+    def predict_proba(self, X):
+        """Class probabilities (softmax of the logits), shape (n_samples, n_classes)."""
+        z = self._logits(X).astype(np.float64)
+        z -= z.max(axis=1, keepdims=True)
+        p = np.exp(z)
+        return p / p.sum(axis=1, keepdims=True)
+
+    def predict(self, X):
+        """Predicted labels (elements of ``classes_``)."""
+        idx = self._logits(X).argmax(axis=1)
+        return self.classes_[idx]
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = False
+        tags.non_deterministic = self.random_state is None
+        return tags
