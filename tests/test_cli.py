@@ -10,11 +10,11 @@ from sk_uae.cli import main
 
 def test_augment_writes_results_and_figures(tmp_path, capsys):
     out = tmp_path / "run"
-    rc = main(["augment", "--methods", "none,duplicate,uae", "--seeds", "2", "--epochs", "2",
+    rc = main(["augment", "--seeds", "2", "--epochs", "2",
                "--max-iter", "2", "--n-train", "120", "--n-test", "60", "--out", str(out)])
     assert rc == 0
     res = json.loads((out / "results.json").read_text())
-    assert set(res["summary"]) == {"none", "duplicate", "uae"}
+    assert set(res["summary"]) == {"none", "duplicate", "noise", "pgd", "uae"}
     assert len(res["runs"]) == 2 and all(np.isfinite(r["scores"]["uae"]) for r in res["runs"])
     assert 0 <= res["runs"][0]["uae"]["success_rate"] <= 1
     for name in ("scores.png", "uae_examples.png"):
