@@ -6,11 +6,11 @@ from sklearn.base import TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 from skorch import NeuralNet
 
-from ..utils import seed_from_random_state, torch_seed
 from ._modules import DenseAutoencoder
+from ._net import SeededNetMixin
 
 
-class AutoencoderNet(TransformerMixin, NeuralNet):
+class AutoencoderNet(SeededNetMixin, TransformerMixin, NeuralNet):
     """Skorch net for autoencoders: ``fit(X)``, codes, reconstructions.
 
     The module must map a batch to ``(reconstruction, code)`` (as the
@@ -84,13 +84,6 @@ class AutoencoderNet(TransformerMixin, NeuralNet):
         self.random_state = random_state
 
     # ------------------------------------------------------------------ skorch hooks
-    def initialize_module(self):
-        kwargs = self.get_params_for("module")
-        if isinstance(self.module, type) and hasattr(self, "n_features_in_"):
-            kwargs.setdefault("input_dim", self.n_features_in_)
-        self.module_ = self.initialized_instance(self.module, kwargs)
-        return self
-
     def get_loss(self, y_pred, y_true, X=None, training=False):
         recon, code = _split(y_pred)
         X = torch.as_tensor(X, device=recon.device, dtype=recon.dtype)
@@ -117,11 +110,7 @@ class AutoencoderNet(TransformerMixin, NeuralNet):
         """
         warm = self.warm_start and self.initialized_
         X = validate_data(self, X, dtype=np.float32, reset=not warm)
-        with torch_seed(seed_from_random_state(self.random_state), self.device):
-            if not warm:
-                self.initialize()
-            NeuralNet.partial_fit(self, X, None, _routing_method="fit", **fit_params)
-        return self
+        return self._train(X, None, initialize=not warm, _routing_method="fit", **fit_params)
 
     def partial_fit(self, X, y=None, classes=None, **fit_params):
         """Continue training on ``X`` for ``max_epochs`` epochs; ``y`` is ignored.
@@ -132,30 +121,14 @@ class AutoencoderNet(TransformerMixin, NeuralNet):
         """
         first = not self.initialized_
         X = validate_data(self, X, dtype=np.float32, reset=first)
-        with torch_seed(seed_from_random_state(self.random_state), self.device):
-            if first:
-                self.initialize()
-            NeuralNet.partial_fit(self, X, None, **fit_params)
-        return self
-
-    def _get_param_names(self):
-        # skorch lists its private bookkeeping (``_params_to_validate``)
-        # among the parameters; keep get_params/clone to real parameters
-        return [k for k in super()._get_param_names() if not k.startswith("_")]
+        return self._train(X, None, initialize=first, **fit_params)
 
     def _check_X(self, X):
         check_is_fitted(self, "module_")
         return validate_data(self, X, dtype=np.float32, reset=False)
 
     def _apply(self, fn, X):
-        X = self._check_X(X)
-        self.module_.eval()
-        out = []
-        with torch.no_grad():
-            for start in range(0, X.shape[0], self.batch_size):
-                xb = torch.as_tensor(X[start : start + self.batch_size], device=self.device)
-                out.append(fn(xb).cpu().numpy())
-        return np.concatenate(out) if out else np.empty((0,), np.float32)
+        return self._forward_batches(fn, self._check_X(X), np.empty((0,), np.float32))
 
     def predict(self, X):
         """Reconstructions of ``X``, shape (n_samples, n_features)."""

@@ -4,13 +4,14 @@ import numpy as np
 import torch
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
-from skorch import NeuralNet, NeuralNetClassifier
+from skorch import NeuralNetClassifier
 
-from ..utils import labels_to_indices, seed_from_random_state, torch_seed
+from ..utils import labels_to_indices
 from ._classifiers import MLPClassifierModule
+from ._net import SeededNetMixin
 
 
-class ClassifierNet(NeuralNetClassifier):
+class ClassifierNet(SeededNetMixin, NeuralNetClassifier):
     """Skorch classifier for the modules of :mod:`sk_uae.models` (logit outputs).
 
     Differences from :class:`skorch.NeuralNetClassifier`, all so that it
@@ -93,13 +94,8 @@ class ClassifierNet(NeuralNetClassifier):
         self.random_state = random_state
 
     # ------------------------------------------------------------------ skorch hooks
-    def initialize_module(self):
-        kwargs = self.get_params_for("module")
-        if isinstance(self.module, type) and hasattr(self, "n_features_in_"):
-            kwargs.setdefault("input_dim", self.n_features_in_)
-            kwargs.setdefault("n_classes", len(self.classes_))
-        self.module_ = self.initialized_instance(self.module, kwargs)
-        return self
+    def _module_kwargs_from_data(self):
+        return {"input_dim": self.n_features_in_, "n_classes": len(self.classes_)}
 
     def check_data(self, X, y):
         # labels are validated and encoded in fit; skorch must not re-infer
@@ -121,13 +117,8 @@ class ClassifierNet(NeuralNetClassifier):
         self
         """
         warm = self.warm_start and self.initialized_
-        y_idx = self._validate_fit_data(X, y, reset=not warm)
-        with torch_seed(seed_from_random_state(self.random_state), self.device):
-            if not warm:
-                self.initialize()
-            NeuralNet.partial_fit(self, self._X_fit, y_idx, **fit_params)
-        del self._X_fit
-        return self
+        X, y_idx = self._validate_fit_data(X, y, reset=not warm)
+        return self._train(X, y_idx, initialize=not warm, **fit_params)
 
     def partial_fit(self, X, y, classes=None, **fit_params):
         """Continue training for ``max_epochs`` epochs.
@@ -139,13 +130,8 @@ class ClassifierNet(NeuralNetClassifier):
         first = not self.initialized_
         if first and classes is not None:
             self.set_params(classes=classes)
-        y_idx = self._validate_fit_data(X, y, reset=first)
-        with torch_seed(seed_from_random_state(self.random_state), self.device):
-            if first:
-                self.initialize()
-            NeuralNet.partial_fit(self, self._X_fit, y_idx, **fit_params)
-        del self._X_fit
-        return self
+        X, y_idx = self._validate_fit_data(X, y, reset=first)
+        return self._train(X, y_idx, initialize=first, **fit_params)
 
     def _validate_fit_data(self, X, y, reset):
         X, y = validate_data(self, X, y, dtype=np.float32, reset=reset)
@@ -158,8 +144,7 @@ class ClassifierNet(NeuralNetClassifier):
                     f"ClassifierNet needs samples of at least 2 classes in y; got "
                     f"{len(self.classes_)} class ({self.classes_!r})."
                 )
-        self._X_fit = X
-        return self.encode_labels(y)
+        return X, self.encode_labels(y)
 
     def encode_labels(self, y):
         """Indices into ``classes_`` of the labels ``y`` (int64).
@@ -171,24 +156,17 @@ class ClassifierNet(NeuralNetClassifier):
         """
         return labels_to_indices(y, self.classes_)
 
-    def _get_param_names(self):
-        # skorch lists its private bookkeeping among the parameters
-        return [k for k in super()._get_param_names() if not k.startswith("_")]
-
     def _logits(self, X):
         check_is_fitted(self, "module_")
         X = validate_data(self, X, dtype=np.float32, reset=False)
-        self.module_.eval()
-        out = []
-        with torch.no_grad():
-            for start in range(0, X.shape[0], self.batch_size):
-                xb = torch.as_tensor(X[start : start + self.batch_size], device=self.device)
-                z = self.module_(xb)
-                z = z[0] if isinstance(z, (tuple, list)) else z
-                if isinstance(self.criterion_, torch.nn.NLLLoss):
-                    z = torch.log(z + torch.finfo(z.dtype).eps)
-                out.append(z.cpu().numpy())
-        return np.concatenate(out) if out else np.empty((0, len(self.classes_)), np.float32)
+        probabilities = isinstance(self.criterion_, torch.nn.NLLLoss)
+
+        def logits(xb):
+            z = self.module_(xb)
+            z = z[0] if isinstance(z, (tuple, list)) else z
+            return torch.log(z + torch.finfo(z.dtype).eps) if probabilities else z
+
+        return self._forward_batches(logits, X, np.empty((0, len(self.classes_)), np.float32))
 
     def decision_function(self, X):
         """Logits of ``X``: shape (n_samples, n_classes), or (n_samples,) with two classes.
