@@ -2,15 +2,12 @@
 
 import numpy as np
 import torch
-from sklearn.base import TransformerMixin
-from sklearn.utils.validation import check_is_fitted, validate_data
-from skorch import NeuralNet
 
-from ..utils import seed_from_random_state, torch_seed
+from ._base import UnsupervisedNet
 from ._modules import DenseAutoencoder
 
 
-class AutoencoderNet(TransformerMixin, NeuralNet):
+class AutoencoderNet(UnsupervisedNet):
     """Skorch net for autoencoders: ``fit(X)``, codes, reconstructions.
 
     The module must map a batch to ``(reconstruction, code)`` (as the
@@ -79,18 +76,11 @@ class AutoencoderNet(TransformerMixin, NeuralNet):
             batch_size=batch_size,
             train_split=train_split,
             verbose=verbose,
+            random_state=random_state,
             **kwargs,
         )
-        self.random_state = random_state
 
     # ------------------------------------------------------------------ skorch hooks
-    def initialize_module(self):
-        kwargs = self.get_params_for("module")
-        if isinstance(self.module, type) and hasattr(self, "n_features_in_"):
-            kwargs.setdefault("input_dim", self.n_features_in_)
-        self.module_ = self.initialized_instance(self.module, kwargs)
-        return self
-
     def get_loss(self, y_pred, y_true, X=None, training=False):
         recon, code = _split(y_pred)
         X = torch.as_tensor(X, device=recon.device, dtype=recon.dtype)
@@ -101,62 +91,6 @@ class AutoencoderNet(TransformerMixin, NeuralNet):
         return loss
 
     # --------------------------------------------------------------- sklearn API
-    def fit(self, X, y=None, **fit_params):
-        """Train the autoencoder on ``X`` from scratch (unless ``warm_start``).
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-        y : None
-            Ignored; present for API consistency.
-        **fit_params : passed to the module's forward.
-
-        Returns
-        -------
-        self
-        """
-        warm = self.warm_start and self.initialized_
-        X = validate_data(self, X, dtype=np.float32, reset=not warm)
-        with torch_seed(seed_from_random_state(self.random_state), self.device):
-            if not warm:
-                self.initialize()
-            NeuralNet.partial_fit(self, X, None, _routing_method="fit", **fit_params)
-        return self
-
-    def partial_fit(self, X, y=None, classes=None, **fit_params):
-        """Continue training on ``X`` for ``max_epochs`` epochs; ``y`` is ignored.
-
-        Returns
-        -------
-        self
-        """
-        first = not self.initialized_
-        X = validate_data(self, X, dtype=np.float32, reset=first)
-        with torch_seed(seed_from_random_state(self.random_state), self.device):
-            if first:
-                self.initialize()
-            NeuralNet.partial_fit(self, X, None, **fit_params)
-        return self
-
-    def _get_param_names(self):
-        # skorch lists its private bookkeeping (``_params_to_validate``)
-        # among the parameters; keep get_params/clone to real parameters
-        return [k for k in super()._get_param_names() if not k.startswith("_")]
-
-    def _check_X(self, X):
-        check_is_fitted(self, "module_")
-        return validate_data(self, X, dtype=np.float32, reset=False)
-
-    def _apply(self, fn, X):
-        X = self._check_X(X)
-        self.module_.eval()
-        out = []
-        with torch.no_grad():
-            for start in range(0, X.shape[0], self.batch_size):
-                xb = torch.as_tensor(X[start : start + self.batch_size], device=self.device)
-                out.append(fn(xb).cpu().numpy())
-        return np.concatenate(out) if out else np.empty((0,), np.float32)
-
     def predict(self, X):
         """Reconstructions of ``X``, shape (n_samples, n_features)."""
         return self._apply(lambda xb: _split(self.module_(xb))[0], X)
@@ -175,14 +109,6 @@ class AutoencoderNet(TransformerMixin, NeuralNet):
         """Negative mean squared reconstruction error (higher is better)."""
         X = self._check_X(X)
         return -float(np.mean((self.predict(X) - X) ** 2))
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.target_tags.required = False
-        tags.input_tags.allow_nan = False
-        tags.non_deterministic = self.random_state is None
-        tags.transformer_tags.preserves_dtype = ["float32"]  # torch computes in float32
-        return tags
 
 
 def _split(out):
