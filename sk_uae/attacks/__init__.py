@@ -8,11 +8,12 @@ device-agnostic.
 
 from ._base import AttackResult, BaseAttack
 from ._minmax import MinMaxMINE, minmax_mine
-from ._objectives import ReconstructionObjective, resolve_objective
+from ._objectives import ContrastiveObjective, ReconstructionObjective, resolve_objective
 
 __all__ = [
     "AttackResult",
     "BaseAttack",
+    "ContrastiveObjective",
     "MinMaxMINE",
     "ReconstructionObjective",
     "minmax_mine",

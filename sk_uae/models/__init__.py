@@ -1,13 +1,30 @@
 """Skorch nets and torch modules for the models that UAEs attack."""
 
+from ._augment import ImageAugment, TabularAugment
 from ._autoencoder import AutoencoderNet
+from ._callbacks import TemperatureAnnealing
+from ._concrete import ConcreteAutoencoder, ConcreteAutoencoderNet, ConcreteSelector
+from ._contrastive import (ContrastiveNet, ConvEncoder, MLPEncoder, NTXentLoss, nt_xent,
+                           nt_xent_bank)
 from ._features import first_layer_features
 from ._modules import ConvAutoencoder, DenseAutoencoder, SparseAutoencoder
 
 __all__ = [
     "AutoencoderNet",
+    "ConcreteAutoencoder",
+    "ConcreteAutoencoderNet",
+    "ConcreteSelector",
+    "ContrastiveNet",
     "ConvAutoencoder",
+    "ConvEncoder",
     "DenseAutoencoder",
+    "ImageAugment",
+    "MLPEncoder",
+    "NTXentLoss",
     "SparseAutoencoder",
+    "TabularAugment",
+    "TemperatureAnnealing",
     "first_layer_features",
+    "nt_xent",
+    "nt_xent_bank",
 ]
