@@ -5,7 +5,7 @@ import torch
 from sk_uae import UAEGenerator
 from sk_uae.models import (ConcreteAutoencoder, ConcreteAutoencoderNet, ConcreteSelector,
                            TemperatureAnnealing)
-from tests.conftest import fast_attack
+from conftest import fast_attack
 
 
 def _signal_data(n=512, seed=0):
