@@ -18,6 +18,8 @@ import math
 import torch
 from sklearn.base import BaseEstimator
 
+from ._modules import image_shape
+
 
 def _uniform(shape, low, high, generator):
     return low + (high - low) * torch.rand(shape, generator=generator)
@@ -85,22 +87,7 @@ class ImageAugment(_Augmentation):
         self.clip_values = clip_values
 
     def _shape(self, n_features):
-        shape = self.input_shape
-        if shape is None:
-            side = int(round(math.sqrt(n_features)))
-            if side * side != n_features:
-                raise ValueError(
-                    f"ImageAugment got {n_features} features, not a square image; pass "
-                    "input_shape=(channels, height, width)."
-                )
-            shape = (1, side, side)
-        shape = tuple(int(s) for s in shape)
-        if len(shape) != 3 or math.prod(shape) != n_features:
-            raise ValueError(
-                f"ImageAugment: input_shape={self.input_shape!r} does not match {n_features} "
-                "features; expected (channels, height, width) with product n_features."
-            )
-        return shape
+        return image_shape(n_features, self.input_shape, "ImageAugment", "input_shape")
 
     def sample(self, n, n_features, generator):
         """Random parameters of ``n`` views (dict of CPU tensors with leading dim ``n``)."""

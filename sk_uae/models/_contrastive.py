@@ -1,6 +1,5 @@
 """Contrastive learning (SimCLR) for tabular data and small images."""
 
-import math
 from numbers import Integral
 
 import numpy as np
@@ -10,6 +9,7 @@ from torch import nn
 
 from ._augment import ImageAugment, TabularAugment
 from ._base import UnsupervisedNet
+from ._modules import image_shape
 
 
 def nt_xent(z1, z2, temperature=0.5, reduction="mean"):
@@ -163,20 +163,7 @@ class ConvEncoder(_ContrastiveModule):
     def __init__(self, input_dim, input_shape=None, filters=(16, 32), representation_dim=64,
                  projection_dim=32):
         super().__init__()
-        if input_shape is None:
-            side = int(round(math.sqrt(input_dim)))
-            if side * side != input_dim:
-                raise ValueError(
-                    f"ConvEncoder got {input_dim} features, not a square image; pass "
-                    "module__input_shape=(channels, height, width)."
-                )
-            input_shape = (1, side, side)
-        input_shape = tuple(int(s) for s in input_shape)
-        if len(input_shape) != 3 or math.prod(input_shape) != input_dim:
-            raise ValueError(
-                f"input_shape={input_shape} does not match the {input_dim} features of X; "
-                "expected (channels, height, width) with channels*height*width == n_features."
-            )
+        input_shape = image_shape(input_dim, input_shape, "ConvEncoder")
         if min(input_shape[1:]) < 2:
             raise ValueError(f"ConvEncoder needs images of at least 2x2; got {input_shape}.")
         self.input_shape = input_shape

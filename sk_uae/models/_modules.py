@@ -22,6 +22,28 @@ def _activation(name, argname):
     return _ACTIVATIONS[name]()
 
 
+def image_shape(input_dim, input_shape, owner, argname="module__input_shape"):
+    """Validate the image shape ``(C, H, W)`` of flattened inputs of width ``input_dim``.
+
+    ``None`` means one square channel. Errors name ``owner`` and ``argname``.
+    """
+    if input_shape is None:
+        side = int(round(math.sqrt(input_dim)))
+        if side * side != input_dim:
+            raise ValueError(
+                f"{owner} got {input_dim} features, not a square image; pass "
+                f"{argname}=(channels, height, width)."
+            )
+        input_shape = (1, side, side)
+    shape = tuple(int(s) for s in input_shape)
+    if len(shape) != 3 or math.prod(shape) != input_dim:
+        raise ValueError(
+            f"{owner}: {argname}={input_shape!r} does not match the {input_dim} features of X; "
+            "expected (channels, height, width) with channels*height*width == n_features."
+        )
+    return shape
+
+
 class DenseAutoencoder(nn.Module):
     """One-hidden-layer dense autoencoder (the paper's 784-128-784 model).
 
@@ -109,20 +131,7 @@ class ConvAutoencoder(nn.Module):
 
     def __init__(self, input_dim, input_shape=None, filters=(16, 8), kernel_size=5):
         super().__init__()
-        if input_shape is None:
-            side = int(round(math.sqrt(input_dim)))
-            if side * side != input_dim:
-                raise ValueError(
-                    f"ConvAutoencoder got {input_dim} features, not a square image; pass "
-                    "module__input_shape=(channels, height, width)."
-                )
-            input_shape = (1, side, side)
-        input_shape = tuple(int(s) for s in input_shape)
-        if len(input_shape) != 3 or math.prod(input_shape) != input_dim:
-            raise ValueError(
-                f"input_shape={input_shape} does not match the {input_dim} features of X; "
-                "expected (channels, height, width) with channels*height*width == n_features."
-            )
+        input_shape = image_shape(input_dim, input_shape, "ConvAutoencoder")
         if input_shape[1] % 4 or input_shape[2] % 4:
             raise ValueError(f"ConvAutoencoder needs height and width divisible by 4; got {input_shape}.")
         if kernel_size % 2 != 1:
