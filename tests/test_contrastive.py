@@ -122,6 +122,8 @@ def test_conv_encoder_and_default_image_augmentation(digits):
     a = ContrastiveNet(max_epochs=2, random_state=3).fit(X).transform(X)
     b = ContrastiveNet(max_epochs=2, random_state=3).fit(X).transform(X)
     np.testing.assert_array_equal(a, b)
+    with pytest.raises(TypeError, match="augmentation"):
+        ContrastiveNet(augmentation="crop", max_epochs=1).fit(X)
     with pytest.raises(ValueError, match="n_negatives"):
         ContrastiveNet(n_negatives=0, max_epochs=1).fit(X)
     with pytest.raises(ValueError, match="input_shape"):

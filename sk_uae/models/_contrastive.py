@@ -256,6 +256,12 @@ class ContrastiveNet(UnsupervisedNet):
     def on_train_begin(self, net, X=None, y=None, **kwargs):
         if not isinstance(self.n_negatives, Integral) or self.n_negatives < 1:
             raise ValueError(f"n_negatives must be a positive integer; got {self.n_negatives!r}.")
+        aug = self.get_augmentation()
+        if not (callable(getattr(aug, "sample", None)) and callable(getattr(aug, "apply", None))):
+            raise TypeError(
+                f"augmentation must have sample(n, n_features, generator) and apply(x, params) "
+                f"methods (e.g. sk_uae.models.ImageAugment); got {aug!r}."
+            )
         # inside fit's torch_seed block: the draw follows random_state
         seed = int(torch.randint(0, 2**31 - 1, ()))
         self._aug_generator = torch.Generator().manual_seed(seed)
