@@ -14,18 +14,20 @@ into the losses the attacks use; see :mod:`sk_uae.attacks._objectives`.
 """
 
 from ._base import AttackResult, BaseAttack
-from ._duplicate import Duplicate
 from ._cw import CarliniWagnerL2, carlini_wagner_l2
+from ._duplicate import Duplicate
 from ._minmax import MinMaxMINE, minmax_mine, minmax_mine_search
 from ._noise import GaussianNoise, gaussian_noise
-from ._objectives import MarginObjective, ReconstructionObjective, resolve_objective
+from ._objectives import (ContrastiveObjective, MarginObjective, ReconstructionObjective,
+                          resolve_objective)
 from ._pgd import PGD, pgd
 
 __all__ = [
     "AttackResult",
     "BaseAttack",
-    "Duplicate",
     "CarliniWagnerL2",
+    "ContrastiveObjective",
+    "Duplicate",
     "GaussianNoise",
     "MarginObjective",
     "MinMaxMINE",

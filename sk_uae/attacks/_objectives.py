@@ -23,10 +23,14 @@ An objective has
   integer tensor-ready form that ``prepare`` expects (estimators call it
   before batching).
 
-Adding a new model family means adding one such class and a branch in
-:func:`resolve_objective`.
+Adding a new model family means adding one such class and either a branch
+in :func:`resolve_objective` or, from the model's side, a method
+``uae_objective(module)`` on the estimator that returns the bound objective
+(``resolve_objective(..., "auto")`` calls it when present; this is how
+:class:`~sk_uae.models.ContrastiveNet` gets :class:`ContrastiveObjective`).
 """
 
+import numpy as np
 import torch
 from sklearn.base import is_classifier
 
@@ -140,6 +144,78 @@ class MarginObjective:
         return self.loss(x_adv, x, ctx) <= 0
 
 
+class ContrastiveObjective:
+    """Low-loss contrastive objective: ``f(x') = max(0, L(x') - L(x))``.
+
+    ``L`` is the NT-Xent loss of the two augmented views of one sample
+    against a fixed bank of negatives
+    (:func:`~sk_uae.models._contrastive.nt_xent_bank`, on the projection
+    head): ``x'`` is an adversarial example when the encoder finds its views
+    at least as alike as those of ``x``. Within a call to :meth:`loss` the
+    views of ``x`` and ``x'`` use the *same* augmentation draws (the
+    reference code built its views without augmentation, which made the
+    loss constant).
+
+    Batch invariance: the loss of a sample depends on that sample only. The
+    negatives are a fixed set (``negatives``, e.g. training rows kept by the
+    net, projected once per :meth:`prepare`), never the other rows of the
+    batch; the augmentation draw of the ``k``-th :meth:`loss` call after
+    :meth:`prepare` comes from ``(seed, k)`` and is one draw broadcast to
+    every row, so it does not depend on the batch layout either. (The MinMax
+    engine calls ``prepare`` once per batch and ``loss`` once per iteration.)
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        Maps ``(B, d)`` to ``(projection, representation)`` (or to the projection).
+    augmentation : augmentation object
+        With ``sample(n, d, generator)`` and ``apply(x, params)``
+        (:mod:`sk_uae.models._augment`).
+    negatives : array-like of shape (M, d)
+        Inputs whose projections are the negatives.
+    temperature : float, default=0.5
+    seed : int, default=0
+    """
+
+    mi_sign = 1.0
+    needs_labels = False
+
+    def __init__(self, module, augmentation, negatives, temperature=0.5, seed=0):
+        self.module = module
+        self.augmentation = augmentation
+        self.negatives = negatives
+        self.temperature = temperature
+        self.seed = seed
+
+    def _project(self, x):
+        return _first_output(self.module(x))
+
+    @torch.no_grad()
+    def prepare(self, x, y=None):
+        bank = torch.as_tensor(np.asarray(self.negatives), dtype=x.dtype, device=x.device)
+        return {"negatives": self._project(bank), "step": 0}
+
+    def draws(self, step, n_features):
+        """The two views' augmentation parameters of call ``step`` (one draw each)."""
+        seed = int(np.random.SeedSequence([int(self.seed), int(step)]).generate_state(1)[0])
+        g = torch.Generator().manual_seed(seed)
+        return [self.augmentation.sample(1, n_features, g) for _ in range(2)]
+
+    def view_loss(self, x, params, negatives):
+        """Per-sample NT-Xent ``L`` of the views of ``x`` made with ``params``."""
+        from ..models._contrastive import nt_xent_bank
+
+        z1, z2 = (self._project(self.augmentation.apply(x, p)) for p in params)
+        return nt_xent_bank(z1, z2, negatives, self.temperature)
+
+    def loss(self, x_adv, x, ctx):
+        params = self.draws(ctx["step"], x.shape[1])
+        ctx["step"] += 1
+        with torch.no_grad():
+            clean = self.view_loss(x, params, ctx["negatives"])
+        return torch.relu(self.view_loss(x_adv, params, ctx["negatives"]) - clean)
+
+
 def resolve_objective(estimator, objective="auto", module=None, *, targeted=False,
                       confidence=0.0):
     """Bind the objective that fits a fitted estimator.
@@ -149,8 +225,10 @@ def resolve_objective(estimator, objective="auto", module=None, *, targeted=Fals
     estimator : fitted skorch-style estimator
         Must expose its torch module as ``module_``.
     objective : {"auto", "reconstruction", "margin"} or objective instance
-        ``"auto"`` follows the estimator: classifiers
-        (:func:`sklearn.base.is_classifier`) get the margin objective,
+        ``"auto"`` follows the estimator: an estimator with a method
+        ``uae_objective(module)`` gets what it returns (e.g.
+        :class:`ContrastiveObjective` for a ``ContrastiveNet``); classifiers
+        (:func:`sklearn.base.is_classifier`) get the margin objective;
         everything else (autoencoders) the reconstruction objective.
     module : torch.nn.Module, optional
         The module to bind (e.g. a copy on another device); defaults to
@@ -180,7 +258,10 @@ def resolve_objective(estimator, objective="auto", module=None, *, targeted=Fals
             "skorch-style net exposing its torch module as `module_` (for example "
             "sk_uae.models.AutoencoderNet or sk_uae.models.ClassifierNet)."
         )
+    own = getattr(estimator, "uae_objective", None)
     if objective == "auto":
+        if own is not None:
+            return own(module)
         objective = "margin" if is_classifier(estimator) else "reconstruction"
     if objective == "reconstruction":
         if targeted:

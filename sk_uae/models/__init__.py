@@ -1,8 +1,13 @@
 """Skorch nets and torch modules for the models that UAEs attack."""
 
+from ._augment import ImageAugment, TabularAugment
 from ._autoencoder import AutoencoderNet
 from ._classifier_net import ClassifierNet
 from ._classifiers import CNNClassifierModule, MLPClassifierModule
+from ._callbacks import TemperatureAnnealing
+from ._concrete import ConcreteAutoencoder, ConcreteAutoencoderNet, ConcreteSelector
+from ._contrastive import (ContrastiveNet, ConvEncoder, MLPEncoder, NTXentLoss, nt_xent,
+                           nt_xent_bank)
 from ._features import first_layer_features
 from ._modules import ConvAutoencoder, DenseAutoencoder, SparseAutoencoder
 
@@ -10,9 +15,21 @@ __all__ = [
     "AutoencoderNet",
     "CNNClassifierModule",
     "ClassifierNet",
+    "ConcreteAutoencoder",
+    "ConcreteAutoencoderNet",
+    "ConcreteSelector",
+    "ContrastiveNet",
     "ConvAutoencoder",
+    "ConvEncoder",
     "DenseAutoencoder",
+    "ImageAugment",
     "MLPClassifierModule",
+    "MLPEncoder",
+    "NTXentLoss",
     "SparseAutoencoder",
+    "TabularAugment",
+    "TemperatureAnnealing",
     "first_layer_features",
+    "nt_xent",
+    "nt_xent_bank",
 ]

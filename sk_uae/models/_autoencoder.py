@@ -2,15 +2,12 @@
 
 import numpy as np
 import torch
-from sklearn.base import TransformerMixin
-from sklearn.utils.validation import check_is_fitted, validate_data
-from skorch import NeuralNet
 
+from ._base import UnsupervisedNet
 from ._modules import DenseAutoencoder
-from ._net import SeededNetMixin
 
 
-class AutoencoderNet(SeededNetMixin, TransformerMixin, NeuralNet):
+class AutoencoderNet(UnsupervisedNet):
     """Skorch net for autoencoders: ``fit(X)``, codes, reconstructions.
 
     The module must map a batch to ``(reconstruction, code)`` (as the
@@ -79,9 +76,9 @@ class AutoencoderNet(SeededNetMixin, TransformerMixin, NeuralNet):
             batch_size=batch_size,
             train_split=train_split,
             verbose=verbose,
+            random_state=random_state,
             **kwargs,
         )
-        self.random_state = random_state
 
     # ------------------------------------------------------------------ skorch hooks
     def get_loss(self, y_pred, y_true, X=None, training=False):
@@ -94,42 +91,6 @@ class AutoencoderNet(SeededNetMixin, TransformerMixin, NeuralNet):
         return loss
 
     # --------------------------------------------------------------- sklearn API
-    def fit(self, X, y=None, **fit_params):
-        """Train the autoencoder on ``X`` from scratch (unless ``warm_start``).
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-        y : None
-            Ignored; present for API consistency.
-        **fit_params : passed to the module's forward.
-
-        Returns
-        -------
-        self
-        """
-        warm = self.warm_start and self.initialized_
-        X = validate_data(self, X, dtype=np.float32, reset=not warm)
-        return self._train(X, None, initialize=not warm, _routing_method="fit", **fit_params)
-
-    def partial_fit(self, X, y=None, classes=None, **fit_params):
-        """Continue training on ``X`` for ``max_epochs`` epochs; ``y`` is ignored.
-
-        Returns
-        -------
-        self
-        """
-        first = not self.initialized_
-        X = validate_data(self, X, dtype=np.float32, reset=first)
-        return self._train(X, None, initialize=first, **fit_params)
-
-    def _check_X(self, X):
-        check_is_fitted(self, "module_")
-        return validate_data(self, X, dtype=np.float32, reset=False)
-
-    def _apply(self, fn, X):
-        return self._forward_batches(fn, self._check_X(X), np.empty((0,), np.float32))
-
     def predict(self, X):
         """Reconstructions of ``X``, shape (n_samples, n_features)."""
         return self._apply(lambda xb: _split(self.module_(xb))[0], X)
@@ -148,14 +109,6 @@ class AutoencoderNet(SeededNetMixin, TransformerMixin, NeuralNet):
         """Negative mean squared reconstruction error (higher is better)."""
         X = self._check_X(X)
         return -float(np.mean((self.predict(X) - X) ** 2))
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.target_tags.required = False
-        tags.input_tags.allow_nan = False
-        tags.non_deterministic = self.random_state is None
-        tags.transformer_tags.preserves_dtype = ["float32"]  # torch computes in float32
-        return tags
 
 
 def _split(out):

@@ -22,27 +22,26 @@ def _activation(name, argname):
     return _ACTIVATIONS[name]()
 
 
-def image_shape(input_dim, input_shape, owner):
-    """``(C, H, W)`` of flattened images of ``input_dim`` features.
+def image_shape(input_dim, input_shape, owner, argname="module__input_shape"):
+    """Validate the image shape ``(C, H, W)`` of flattened inputs of width ``input_dim``.
 
-    ``None`` means one square channel; raises ``ValueError`` naming ``owner``
-    when the features do not form such an image.
+    ``None`` means one square channel. Errors name ``owner`` and ``argname``.
     """
     if input_shape is None:
         side = int(round(math.sqrt(input_dim)))
         if side * side != input_dim:
             raise ValueError(
                 f"{owner} got {input_dim} features, not a square image; pass "
-                "module__input_shape=(channels, height, width)."
+                f"{argname}=(channels, height, width)."
             )
-        return (1, side, side)
-    input_shape = tuple(int(s) for s in input_shape)
-    if len(input_shape) != 3 or math.prod(input_shape) != input_dim:
+        input_shape = (1, side, side)
+    shape = tuple(int(s) for s in input_shape)
+    if len(shape) != 3 or math.prod(shape) != input_dim:
         raise ValueError(
-            f"input_shape={input_shape} does not match the {input_dim} features of X; "
+            f"{owner}: {argname}={input_shape!r} does not match the {input_dim} features of X; "
             "expected (channels, height, width) with channels*height*width == n_features."
         )
-    return input_shape
+    return shape
 
 
 class DenseAutoencoder(nn.Module):

@@ -1,0 +1,357 @@
+"""Contrastive learning (SimCLR) for tabular data and small images."""
+
+from numbers import Integral
+
+import numpy as np
+import torch
+from skorch.dataset import unpack_data
+from torch import nn
+
+from ._augment import ImageAugment, TabularAugment
+from ._base import UnsupervisedNet
+from ._modules import image_shape
+
+
+def nt_xent(z1, z2, temperature=0.5, reduction="mean"):
+    """NT-Xent loss of SimCLR on ``N`` view pairs (the ``2N`` anchors of a batch).
+
+    For anchor ``a`` among the ``2N`` L2-normalised projections, with positive
+    ``p`` (the other view of the same sample),
+    ``l_a = -log(exp(s_ap / t) / sum_{k != a} exp(s_ak / t))`` with ``s``
+    the cosine similarity.
+
+    Parameters
+    ----------
+    z1, z2 : torch.Tensor of shape (N, p)
+        Projections of the two views (row ``i`` of each is sample ``i``).
+    temperature : float, default=0.5
+    reduction : {"mean", "none"}, default="mean"
+        ``"none"`` returns the ``2N`` anchor losses (first the ``z1`` rows).
+
+    Returns
+    -------
+    torch.Tensor
+    """
+    n = z1.shape[0]
+    z = nn.functional.normalize(torch.cat([z1, z2]), dim=1)
+    sim = z @ z.T / temperature
+    sim = sim.masked_fill(torch.eye(2 * n, dtype=torch.bool, device=z.device), float("-inf"))
+    positive = torch.cat([torch.arange(n, 2 * n), torch.arange(n)]).to(z.device)
+    losses = torch.logsumexp(sim, dim=1) - sim[torch.arange(2 * n, device=z.device), positive]
+    return losses.mean() if reduction == "mean" else losses
+
+
+def nt_xent_bank(z1, z2, negatives, temperature=0.5):
+    """Per-sample NT-Xent of one view pair against a fixed bank of negatives.
+
+    For sample ``i``, ``L_i = (l(z1_i, z2_i) + l(z2_i, z1_i)) / 2`` with
+    ``l(a, b) = -log(exp(s_ab / t) / (exp(s_ab / t) + sum_k exp(s_{a n_k} / t)))``,
+    ``s`` the cosine similarity and ``n_k`` the rows of ``negatives``. Row
+    ``i`` of the result depends on row ``i`` of ``z1`` and ``z2`` only.
+
+    Parameters
+    ----------
+    z1, z2 : torch.Tensor of shape (B, p)
+    negatives : torch.Tensor of shape (M, p)
+    temperature : float, default=0.5
+
+    Returns
+    -------
+    torch.Tensor of shape (B,)
+    """
+    z1 = nn.functional.normalize(z1, dim=1)
+    z2 = nn.functional.normalize(z2, dim=1)
+    neg = nn.functional.normalize(negatives, dim=1)
+    pos = (z1 * z2).sum(1, keepdim=True) / temperature
+
+    def one_side(a):
+        logits = torch.cat([pos, a @ neg.T / temperature], dim=1)
+        return torch.logsumexp(logits, dim=1) - pos[:, 0]
+
+    return (one_side(z1) + one_side(z2)) / 2
+
+
+class NTXentLoss(nn.Module):
+    """NT-Xent as a torch criterion: ``NTXentLoss(temperature)(z1, z2)``.
+
+    Parameters
+    ----------
+    temperature : float, default=0.5
+    """
+
+    def __init__(self, temperature=0.5):
+        super().__init__()
+        if not (isinstance(temperature, (int, float)) and temperature > 0):
+            raise ValueError(f"temperature must be a positive number; got {temperature!r}.")
+        self.temperature = float(temperature)
+
+    def forward(self, z1, z2):
+        return nt_xent(z1, z2, self.temperature)
+
+
+def _widths(value, name):
+    widths = (value,) if isinstance(value, Integral) else tuple(value)
+    if not widths or any(not isinstance(w, Integral) or w < 1 for w in widths):
+        raise ValueError(f"{name} must be a positive integer or a non-empty tuple of them; "
+                         f"got {value!r}.")
+    return tuple(int(w) for w in widths)
+
+
+class _ContrastiveModule(nn.Module):
+    """Encoder body plus SimCLR projection head (Linear, ReLU, Linear).
+
+    ``forward`` returns ``(projection, representation)``; ``encode`` the
+    representation, which is what downstream models use.
+    """
+
+    def _add_head(self, rep_dim, projection_dim):
+        self.head = nn.Sequential(nn.Linear(rep_dim, rep_dim), nn.ReLU(),
+                                  nn.Linear(rep_dim, int(projection_dim)))
+
+    def forward(self, x):
+        h = self.encode(x)
+        return self.head(h), h
+
+
+class MLPEncoder(_ContrastiveModule):
+    """MLP encoder with a projection head, for tabular data.
+
+    Parameters
+    ----------
+    input_dim : int
+        Set from the data by :class:`ContrastiveNet`.
+    hidden_units : int or tuple of int, default=(128, 64)
+        Widths of the encoder's layers (Linear + ReLU each); the last one is
+        the representation.
+    projection_dim : int, default=32
+    """
+
+    def __init__(self, input_dim, hidden_units=(128, 64), projection_dim=32):
+        super().__init__()
+        layers, width = [], input_dim
+        for w in _widths(hidden_units, "hidden_units"):
+            layers += [nn.Linear(width, w), nn.ReLU()]
+            width = w
+        self.encoder = nn.Sequential(*layers)
+        self._add_head(width, projection_dim)
+
+    def encode(self, x):
+        return self.encoder(x)
+
+    def first_layer_features(self, x):
+        return self.encoder[0](x).unsqueeze(-1)
+
+
+class ConvEncoder(_ContrastiveModule):
+    """Small CNN encoder with a projection head, for images passed flattened.
+
+    Two 3x3 convolutions (``filters`` channels, ReLU), the first followed by
+    2x2 max pooling, the second by adaptive average pooling to 2x2; then a
+    dense layer (ReLU) to ``representation_dim``.
+
+    Parameters
+    ----------
+    input_dim : int
+        Flattened size; must equal ``prod(input_shape)``.
+    input_shape : tuple (C, H, W) or None, default=None
+        ``None`` means one square channel. ``H`` and ``W`` at least 2.
+    filters : tuple of two ints, default=(16, 32)
+    representation_dim : int, default=64
+    projection_dim : int, default=32
+    """
+
+    def __init__(self, input_dim, input_shape=None, filters=(16, 32), representation_dim=64,
+                 projection_dim=32):
+        super().__init__()
+        input_shape = image_shape(input_dim, input_shape, "ConvEncoder")
+        if min(input_shape[1:]) < 2:
+            raise ValueError(f"ConvEncoder needs images of at least 2x2; got {input_shape}.")
+        self.input_shape = input_shape
+        f1, f2 = _widths(filters, "filters")
+        self.conv1 = nn.Conv2d(input_shape[0], f1, 3, padding=1)
+        self.encoder = nn.Sequential(
+            self.conv1, nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(f1, f2, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(2),
+            nn.Flatten(), nn.Linear(4 * f2, int(representation_dim)), nn.ReLU(),
+        )
+        self._add_head(int(representation_dim), projection_dim)
+
+    def encode(self, x):
+        return self.encoder(x.reshape(x.shape[0], *self.input_shape))
+
+    def first_layer_features(self, x):
+        return self.conv1(x.reshape(x.shape[0], *self.input_shape)).flatten(2)
+
+
+class ContrastiveNet(UnsupervisedNet):
+    """SimCLR-style contrastive learning on ``X`` alone (skorch net).
+
+    Every training batch is augmented twice (``augmentation``, one draw per
+    row from a generator seeded by ``random_state``); the module maps both
+    views to projections, and the loss is NT-Xent (``criterion``, temperature
+    ``criterion__temperature=0.5``) over the ``2 * batch_size`` views.
+    ``transform`` returns the encoder's representation, not the projection.
+
+    After fit the net keeps ``negatives_``, up to ``n_negatives`` training
+    rows drawn at random: the fixed bank of negatives of
+    :class:`~sk_uae.attacks.ContrastiveObjective`, which
+    :func:`~sk_uae.attacks.resolve_objective` picks for this net through
+    :meth:`uae_objective`.
+
+    Parameters
+    ----------
+    module : torch.nn.Module class or instance, default=MLPEncoder
+        Maps ``(B, d)`` to ``(projection, representation)`` and has
+        ``encode``; :class:`MLPEncoder` or :class:`ConvEncoder`.
+    augmentation : augmentation object or None, default=None
+        ``None``: :class:`ImageAugment` of the module's ``input_shape`` when
+        it has one (:class:`ConvEncoder`), else :class:`TabularAugment`.
+    n_negatives : int, default=256
+    criterion : torch loss class, default=NTXentLoss
+    optimizer : torch optimizer class, default=torch.optim.Adam
+    lr : float, default=1e-3
+    max_epochs : int, default=20
+    batch_size : int, default=256
+    train_split : callable or None, default=None
+    verbose : int, default=0
+    random_state : int, RandomState or None, default=None
+        Seeds the weights, the batch shuffling, the augmentations and the
+        choice of ``negatives_``.
+    **kwargs
+        Passed to :class:`skorch.NeuralNet` (``module__*``, ...).
+
+    Attributes
+    ----------
+    module_ : torch.nn.Module
+    negatives_ : ndarray of shape (min(n_negatives, n_samples), n_features)
+    n_features_in_ : int
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sk_uae.models import ContrastiveNet
+    >>> X = np.random.RandomState(0).randn(64, 10).astype("float32")
+    >>> net = ContrastiveNet(module__hidden_units=8, max_epochs=2, random_state=0).fit(X)
+    >>> net.transform(X).shape
+    (64, 8)
+    """
+
+    def __init__(self, module=MLPEncoder, *args, augmentation=None, n_negatives=256,
+                 criterion=NTXentLoss, optimizer=torch.optim.Adam, lr=1e-3, max_epochs=20,
+                 batch_size=256, train_split=None, verbose=0, random_state=None, **kwargs):
+        super().__init__(module, *args, criterion=criterion, optimizer=optimizer, lr=lr,
+                         max_epochs=max_epochs, batch_size=batch_size, train_split=train_split,
+                         verbose=verbose, random_state=random_state, **kwargs)
+        self.augmentation = augmentation
+        self.n_negatives = n_negatives
+
+    # ------------------------------------------------------------------ training
+    def get_augmentation(self):
+        """The augmentation in use (``augmentation`` or the default for the module)."""
+        if self.augmentation is not None:
+            return self.augmentation
+        shape = getattr(getattr(self, "module_", None), "input_shape", None)
+        return ImageAugment(input_shape=shape) if shape is not None else TabularAugment()
+
+    def on_train_begin(self, net, X=None, y=None, **kwargs):
+        if not isinstance(self.n_negatives, Integral) or self.n_negatives < 1:
+            raise ValueError(f"n_negatives must be a positive integer; got {self.n_negatives!r}.")
+        aug = self.get_augmentation()
+        if not (callable(getattr(aug, "sample", None)) and callable(getattr(aug, "apply", None))):
+            raise TypeError(
+                f"augmentation must have sample(n, n_features, generator) and apply(x, params) "
+                f"methods (e.g. sk_uae.models.ImageAugment); got {aug!r}."
+            )
+        # inside fit's torch_seed block: the draw follows random_state
+        seed = int(torch.randint(0, 2**31 - 1, ()))
+        self._aug_generator = torch.Generator().manual_seed(seed)
+
+    def on_train_end(self, net, X=None, y=None, **kwargs):
+        rows = torch.randperm(X.shape[0])[: self.n_negatives].numpy()
+        self.negatives_ = np.ascontiguousarray(X[np.sort(rows)], dtype=np.float32)
+
+    def _views_loss(self, Xi, generator):
+        x = torch.as_tensor(Xi, device=self.device, dtype=torch.float32)
+        aug = self.get_augmentation()
+        views = torch.cat([aug(x, generator), aug(x, generator)])
+        z = self.infer(views)
+        z = z[0] if isinstance(z, (tuple, list)) else z
+        return self.criterion_(z[: x.shape[0]], z[x.shape[0]:])
+
+    def train_step_single(self, batch, **fit_params):
+        self._set_training(True)
+        Xi, _ = unpack_data(batch)
+        loss = self._views_loss(Xi, self._aug_generator)
+        loss.backward()
+        return {"loss": loss, "y_pred": None}
+
+    def validation_step(self, batch, **fit_params):
+        self._set_training(False)
+        Xi, _ = unpack_data(batch)
+        with torch.no_grad():
+            loss = self._views_loss(Xi, self._aug_generator)
+        return {"loss": loss, "y_pred": None}
+
+    # --------------------------------------------------------------- sklearn API
+    def transform(self, X):
+        """Encoder representations of ``X``, shape (n_samples, representation_dim)."""
+        return self._apply(lambda xb: self.module_.encode(xb), X)
+
+    def predict(self, X):
+        """Projection-head outputs of ``X`` (what the NT-Xent loss compares)."""
+        return self._apply(lambda xb: self.module_(xb)[0], X)
+
+    def predict_proba(self, X):  # skorch alias; projections are no probabilities
+        return self.predict(X)
+
+    def score(self, X, y=None, seed=0):
+        """Negative NT-Xent loss on a fixed seeded augmentation of ``X`` (higher is better).
+
+        Two views of every row are drawn from a ``torch.Generator`` seeded
+        with ``seed`` (so nets with the same augmentation are scored on the
+        same views); NT-Xent is averaged over consecutive chunks of
+        ``batch_size`` rows, the training setting.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : None
+            Ignored.
+        seed : int, default=0
+
+        Returns
+        -------
+        float
+        """
+        X = self._check_X(X)
+        self.module_.eval()
+        generator = torch.Generator().manual_seed(int(seed))
+        total = 0.0
+        with torch.no_grad():
+            for start in range(0, X.shape[0], self.batch_size):
+                xb = X[start : start + self.batch_size]
+                total += float(self._views_loss(xb, generator)) * xb.shape[0]
+        return -total / max(X.shape[0], 1)
+
+    def uae_objective(self, module=None):
+        """The attack objective of this net (see :func:`sk_uae.attacks.resolve_objective`).
+
+        Parameters
+        ----------
+        module : torch.nn.Module, optional
+            The module to bind (e.g. a copy on another device); defaults to ``module_``.
+
+        Returns
+        -------
+        ContrastiveObjective
+        """
+        from ..attacks import ContrastiveObjective
+
+        seed = self.random_state if isinstance(self.random_state, (int, np.integer)) else 0
+        return ContrastiveObjective(
+            module if module is not None else self.module_,
+            augmentation=self.get_augmentation(),
+            negatives=self.negatives_,
+            temperature=getattr(self.criterion_, "temperature", 0.5),
+            seed=int(seed),
+        )
