@@ -59,15 +59,66 @@ def _reconstruction_models():
             "conv": make(ConvAutoencoder)}
 
 
+def _representation_models():
+    from .models import ConcreteAutoencoderNet
+
+    def factory(n_features, image_shape, epochs, seed):
+        k = min(50, max(2, n_features // 4))  # the paper selects 50 of MNIST's 784 pixels
+        return ConcreteAutoencoderNet(module__n_selected=k, module__hidden_units=(64,),
+                                      max_epochs=epochs, lr=1e-2, random_state=seed)
+
+    return {"concrete": factory}
+
+
+def _contrastive_models():
+    from .models import ContrastiveNet, ConvEncoder, MLPEncoder
+
+    def mlp(n_features, image_shape, epochs, seed):
+        return ContrastiveNet(MLPEncoder, module__hidden_units=(128, 64), max_epochs=epochs,
+                              lr=1e-3, random_state=seed)
+
+    def cnn(n_features, image_shape, epochs, seed):
+        return ContrastiveNet(ConvEncoder, module__input_shape=image_shape, max_epochs=epochs,
+                              lr=1e-3, random_state=seed)
+
+    return {"mlp": mlp, "cnn": cnn}
+
+
 def _reconstruction_metric(model, X_train, y_train, X_test, y_test, seed):
     return float(np.mean((model.predict(X_test) - X_test) ** 2))
 
 
+def _selected_features_metric(model, X_train, y_train, X_test, y_test, seed):
+    from sklearn.ensemble import ExtraTreesClassifier
+
+    clf = ExtraTreesClassifier(n_estimators=100, random_state=seed, n_jobs=1)
+    clf.fit(model.transform(X_train), y_train)
+    return float(clf.score(model.transform(X_test), y_test))
+
+
+def _linear_probe_metric(model, X_train, y_train, X_test, y_test, seed):
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
+    probe.fit(model.transform(X_train), y_train)
+    return float(probe.score(model.transform(X_test), y_test))
+
+
 TASKS = {
     "reconstruction": Task("reconstruction", "test reconstruction MSE", False, False),
+    "representation": Task("representation", "extra-trees accuracy on the selected features",
+                           True, True),
+    "contrastive": Task("contrastive", "linear-probe accuracy on the representation", True,
+                        True),
 }
-_MODEL_FACTORIES = {"reconstruction": _reconstruction_models}
-_METRICS = {"reconstruction": _reconstruction_metric}
+_MODEL_FACTORIES = {"reconstruction": _reconstruction_models,
+                    "representation": _representation_models,
+                    "contrastive": _contrastive_models}
+_METRICS = {"reconstruction": _reconstruction_metric,
+            "representation": _selected_features_metric,
+            "contrastive": _linear_probe_metric}
 
 
 def task_models(task):
@@ -103,8 +154,7 @@ def baseline_attack(method, uae_linf, clip_values):
     if method == "pgd":
         from .attacks import PGD
 
-        return PGD(eps=eps, eps_step=eps / 4, max_iter=10, norm="linf", clip_values=clip_values,
-                   objective="reconstruction")
+        return PGD(eps=eps, eps_step=eps / 4, max_iter=10, norm="linf", clip_values=clip_values)
     raise ValueError(f"method {method!r} is not a baseline; expected one of {METHODS}.")
 
 

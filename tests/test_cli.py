@@ -55,3 +55,22 @@ def test_csv_data(tmp_path):
     assert main(["augment", "--data", f"csv:{path}", "--methods", "none,uae", "--seeds", "1",
                  "--epochs", "1", "--max-iter", "2", "--out", str(out), "--no-plots"]) == 0
     assert json.loads((out / "results.json").read_text())["n_train"] == 60
+
+
+@pytest.mark.parametrize("task, model", [("representation", "concrete"), ("contrastive", "mlp")])
+def test_augment_other_tasks(tmp_path, task, model):
+    out = tmp_path / task
+    assert main(["augment", "--task", task, "--model", model, "--methods", "none,pgd,uae",
+                 "--seeds", "1", "--epochs", "1", "--max-iter", "2", "--n-train", "150",
+                 "--n-test", "80", "--out", str(out), "--no-plots"]) == 0
+    res = json.loads((out / "results.json").read_text())
+    assert res["higher_is_better"] is True
+    assert all(0 <= res["summary"][m]["mean"] <= 1 for m in ("none", "pgd", "uae"))
+
+
+def test_representation_task_needs_labels(tmp_path):
+    path = tmp_path / "nolabel.csv"
+    np.savetxt(path, np.random.RandomState(0).rand(30, 4), delimiter=",", header="a,b,c,d",
+               comments="")
+    assert main(["augment", "--data", f"csv:{path}", "--task", "representation",
+                 "--model", "concrete"]) == 2

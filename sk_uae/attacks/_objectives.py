@@ -208,12 +208,26 @@ class ContrastiveObjective:
         z1, z2 = (self._project(self.augmentation.apply(x, p)) for p in params)
         return nt_xent_bank(z1, z2, negatives, self.temperature)
 
-    def loss(self, x_adv, x, ctx):
+    def _losses(self, x_adv, x, ctx):
+        # L(x') and L(x) under the same draws: the next step's
         params = self.draws(ctx["step"], x.shape[1])
         ctx["step"] += 1
         with torch.no_grad():
             clean = self.view_loss(x, params, ctx["negatives"])
-        return torch.relu(self.view_loss(x_adv, params, ctx["negatives"]) - clean)
+        return self.view_loss(x_adv, params, ctx["negatives"]), clean
+
+    def loss(self, x_adv, x, ctx):
+        adv, clean = self._losses(x_adv, x, ctx)
+        return torch.relu(adv - clean)
+
+    def adversarial_loss(self, x_adv, x, ctx):
+        """``L(x')`` (the "high-loss" direction a PGD baseline increases)."""
+        return self._losses(x_adv, x, ctx)[0]
+
+    def adversarial_success(self, x_adv, x, ctx):
+        """``L(x') > L(x)`` under one fresh draw."""
+        adv, clean = self._losses(x_adv, x, ctx)
+        return adv > clean
 
 
 def resolve_objective(estimator, objective="auto", module=None, *, targeted=False,
