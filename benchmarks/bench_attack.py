@@ -12,6 +12,10 @@ run:
   (forward + backward of the reconstruction loss with respect to the input)
   on the same model and batch.
 
+Rates are samples per CPU second of this process (torch is limited to one
+thread, so CPU seconds are the steadier figure on a shared machine); wall
+rates are recorded beside them.
+
 Usage::
 
     python benchmarks/bench_attack.py [--quick] [--out benchmarks/results/bench_attack.json]
@@ -35,18 +39,20 @@ from sk_uae.attacks import MinMaxMINE, ReconstructionObjective  # noqa: E402
 
 
 def _timed(fn):
-    t0 = time.perf_counter()
+    """Wall and CPU seconds of ``fn()``; with one torch thread the CPU time is the
+    steadier figure on a shared machine, and the speedups below use it."""
+    w0, c0 = time.perf_counter(), time.process_time()
     out = fn()
-    return time.perf_counter() - t0, out
+    return (time.perf_counter() - w0, time.process_time() - c0), out
 
 
 def engine_rate(attack, objective, X, batch, n_rows):
     rows = torch.as_tensor(X[:n_rows])
     attack.run(rows[:batch], objective, seed=0)  # warm-up
-    seconds, _ = _timed(lambda: [attack.run(rows[s:s + batch], objective, seed=0)
-                                 for s in range(0, n_rows, batch)])
-    return {"batch_size": batch, "n_samples": n_rows, "seconds": seconds,
-            "samples_per_second": n_rows / seconds}
+    (wall, cpu), _ = _timed(lambda: [attack.run(rows[s:s + batch], objective, seed=0)
+                                     for s in range(0, n_rows, batch)])
+    return {"batch_size": batch, "n_samples": n_rows, "wall_seconds": wall, "cpu_seconds": cpu,
+            "samples_per_second": n_rows / cpu, "samples_per_wall_second": n_rows / wall}
 
 
 def reference_rate(attack, reconstruct, X, n_rows):
@@ -56,8 +62,9 @@ def reference_rate(attack, reconstruct, X, n_rows):
                              max_iter=attack.max_iter, n_mine_steps=20,
                              n_pairs=attack.n_pairs, pair_dim=attack.pair_dim,
                              hidden_sizes=attack.mine_hidden_sizes, mine_lr=attack.mine_lr)
-    seconds, _ = _timed(run)
-    return {"n_samples": n_rows, "seconds": seconds, "samples_per_second": n_rows / seconds}
+    (wall, cpu), _ = _timed(run)
+    return {"n_samples": n_rows, "wall_seconds": wall, "cpu_seconds": cpu,
+            "samples_per_second": n_rows / cpu, "samples_per_wall_second": n_rows / wall}
 
 
 def pgd_step_seconds(reconstruct, x, repeats):
@@ -67,8 +74,8 @@ def pgd_step_seconds(reconstruct, x, repeats):
         (g,) = torch.autograd.grad(loss, xa)
         return (xa.detach() + 0.01 * g.sign()).clamp(0, 1)
     step()
-    seconds, _ = _timed(lambda: [step() for _ in range(repeats)])
-    return seconds / repeats
+    (_, cpu), _ = _timed(lambda: [step() for _ in range(repeats)])
+    return cpu / repeats
 
 
 def bench_dataset(name, args):
@@ -97,7 +104,7 @@ def bench_dataset(name, args):
     result["speedup_vs_plain_loop"] = {r["batch_size"]: r["samples_per_second"]
                                        / ref["samples_per_second"] for r in result["engine"]}
     x = torch.as_tensor(X_eval[:256])
-    iteration = result["engine"][2]["seconds"] / attack.max_iter  # one batch of 256
+    iteration = result["engine"][2]["cpu_seconds"] / attack.max_iter  # one batch of 256
     pgd = pgd_step_seconds(reconstruct, x, repeats=20)
     result["minmax_iteration_seconds_b256"] = iteration
     result["pgd_step_seconds_b256"] = pgd
@@ -111,9 +118,11 @@ def bench_dataset(name, args):
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="smoke run: fewer rows and iterations")
+    p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     p.add_argument("--mnist-dir", default=DEFAULT_MNIST)
     p.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results", "bench_attack.json"))
     args = p.parse_args(argv)
+    torch.set_num_threads(args.threads)
     payload = {"environment": environment(), "quick": args.quick, "datasets": {}}
     for name in ("digits", "mnist"):
         res = bench_dataset(name, args)

@@ -167,7 +167,7 @@ class StatisticsNetworks:
         # with the same function and the same parameter gradients.
         w, b = params[0], params[1]
         for w_next, b_next in zip(params[2::2], params[3::2]):
-            b = torch.baddbmm(b_next.unsqueeze(1), b.unsqueeze(1), w_next).squeeze(1)
+            b = (b.unsqueeze(-1) * w_next).sum(1) + b_next  # a (1 x h) @ (h x h') per network
             w = torch.bmm(w, w_next)
         return torch.baddbmm(b.unsqueeze(1), z, w)
 
@@ -193,7 +193,7 @@ class StatisticsNetworks:
         # branches act row-wise, so shuffling their outputs equals
         # running the network on shuffled inputs (at half the cost)
         t_joint = (torch.relu(ha + hb) * w_out).sum(-1)
-        t_marg = (torch.relu(ha + hb[:, perm]) * w_out).sum(-1)
+        t_marg = (torch.relu(ha + hb.index_select(1, perm)) * w_out).sum(-1)
         return t_joint, t_marg
 
     def estimate(self, a, b, perm):
