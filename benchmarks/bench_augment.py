@@ -128,7 +128,7 @@ def main(argv=None):
             "paired_t_test_uae_vs_best_baseline": test, "runs": runs,
             "seconds": time.perf_counter() - t0,
         }
-        print(f"  summary: " + ", ".join(f"{m} {summary[m]['mean']:.5f}+-{summary[m]['std']:.5f}"
+        print("  summary: " + ", ".join(f"{m} {summary[m]['mean']:.5f}+-{summary[m]['std']:.5f}"
                                          for m in METHODS))
         print(f"  UAE vs best baseline ({best_base}): gain {gain.mean():+.5f}, test {test}")
     write_json(args.out, payload)

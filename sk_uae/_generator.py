@@ -6,7 +6,7 @@ from numbers import Integral
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, TransformerMixin, clone
-from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.utils._param_validation import HasMethods, Interval
 from sklearn.utils.validation import check_is_fitted, validate_data
 from tqdm.auto import tqdm
 

@@ -6,7 +6,7 @@ from sklearn.linear_model import LogisticRegression
 from conftest import fast_attack
 from sk_uae import UAEGenerator
 from sk_uae.attacks import ContrastiveObjective, ReconstructionObjective, resolve_objective
-from sk_uae.models import (AutoencoderNet, ContrastiveNet, ConvEncoder, ImageAugment,
+from sk_uae.models import (ContrastiveNet, ConvEncoder, ImageAugment,
                            MLPEncoder, NTXentLoss, TabularAugment, nt_xent, nt_xent_bank)
 
 

@@ -11,7 +11,6 @@ from sklearn.pipeline import make_pipeline
 
 from conftest import fast_attack
 from sk_uae import UAEGenerator
-from sk_uae.attacks import MinMaxMINE
 from sk_uae.models import AutoencoderNet, DenseAutoencoder
 
 

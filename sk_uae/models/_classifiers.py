@@ -7,7 +7,6 @@ are filled in by :class:`~sk_uae.models.ClassifierNet` from the data at fit
 time. Both offer ``first_layer_features`` (MINE's ``pairs="features"``).
 """
 
-import torch
 from torch import nn
 
 from ._modules import _activation, image_shape

@@ -1,6 +1,5 @@
 """First-layer activations of a module, for MINE's ``features`` pairs."""
 
-import torch
 from torch import nn
 
 
