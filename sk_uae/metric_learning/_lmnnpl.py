@@ -207,7 +207,7 @@ class LMNNPL(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         targets, impostors = select_triplets(X, y, self.n_neighbors, n_impostors)
         self.n_triplets_ = targets.size * n_impostors
         problem = _Problem(
-            X=torch.as_tensor(X, dtype=torch.float64, device=device),
+            X=torch.tensor(X, dtype=torch.float64, device=device),
             targets=torch.as_tensor(targets, device=device),
             impostors=torch.as_tensor(impostors, device=device),
             weights=dict(
