@@ -2,11 +2,11 @@
 
 import numpy as np
 import torch
-from sklearn import get_config
 from sklearn.neighbors import KNeighborsClassifier, NearestNeighbors
 from sklearn.utils.validation import check_array, check_X_y, column_or_1d
 
 from ._certify import majority_counts, resolve_metric
+from ._chunks import chunks, working_floats
 
 
 def knn_attack(X_train, y_train, X, y, metric=None, n_neighbors=1, *, n_candidates=10,
@@ -114,9 +114,8 @@ def _project(start, targets, X_train, M, same, max_iter):
     Ws, qs = W[same], q[same]
     margin = 1e-9 * max(1.0, float(q.abs().max()))
     out = torch.as_tensor(start).clone()
-    budget = max(1, get_config()["working_memory"] * 2**20 // (8 * 4))
-    size = max(1, budget // (targets.shape[1] * len(same)))
-    for rows in (slice(i, i + size) for i in range(0, len(out), size)):
+    size = max(1, working_floats() // (targets.shape[1] * len(same)))
+    for rows in chunks(len(out), size):
         z, Wt, qt = out[rows], W[targets[rows]], q[targets[rows]]
         for _ in range(max_iter):
             h = (2 * ((z @ Ws.T)[:, None, :] - (z[:, None, :] * Wt).sum(-1)[:, :, None])

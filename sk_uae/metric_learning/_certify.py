@@ -2,8 +2,9 @@
 
 import numpy as np
 import torch
-from sklearn import get_config
 from sklearn.utils.validation import check_array, check_X_y, column_or_1d
+
+from ._chunks import chunks, working_floats
 
 
 def resolve_metric(metric, n_features):
@@ -43,10 +44,6 @@ def majority_counts(n_neighbors):
     nearest point; for odd ``k`` both are ``(k + 1) / 2``."""
     s_same = n_neighbors // 2 + 1
     return s_same, n_neighbors - s_same + 1
-
-
-def _chunks(n, size):
-    return [slice(i, i + size) for i in range(0, n, size)]
 
 
 def certified_radius(X_train, y_train, X, y, metric=None, n_neighbors=1):
@@ -100,7 +97,7 @@ def certified_radius(X_train, y_train, X, y, metric=None, n_neighbors=1):
     s_same, s_other = majority_counts(n_neighbors)
     as_t = lambda A: torch.as_tensor(A, dtype=torch.float64)  # noqa: E731
     Z_train, W_train, Z = as_t(X_train @ L.T), as_t(X_train @ M), as_t(X @ L.T)
-    budget = max(1, get_config()["working_memory"] * 2**20 // (8 * 4))
+    budget = working_floats()
 
     radii = np.zeros(len(X))
     for label in np.unique(y):
@@ -116,13 +113,13 @@ def certified_radius(X_train, y_train, X, y, metric=None, n_neighbors=1):
         Zo, Wo = Z_train[~same], W_train[~same]
         q_size = max(1, min(len(query), budget // (n_same * min(n_other, 256))))
         o_size = max(1, min(n_other, budget // (n_same * q_size)))
-        for qs in _chunks(len(query), q_size):
+        for qs in chunks(len(query), q_size):
             Zq = Z[query[qs]]
             d_same = sq_dist(Zq, Zs)
             per_other = [
                 _pair_bounds(d_same, sq_dist(Zq, Zo[os]), sq_dist(Ws, Wo[os]).sqrt())
                 .topk(s_same, dim=1).values[:, -1]
-                for os in _chunks(n_other, o_size)
+                for os in chunks(n_other, o_size)
             ]
             per_other = torch.cat(per_other, dim=1)
             radii[query[qs]] = (

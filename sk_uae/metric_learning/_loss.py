@@ -9,8 +9,9 @@ impostor candidates ``l`` (other class).  All terms are computed from ``X`` and
 
 import numpy as np
 import torch
-from sklearn import get_config
 from sklearn.neighbors import NearestNeighbors
+
+from ._chunks import chunks, working_floats
 
 # Added to ||M (x_l - x_j)||^2 before dividing, as in the reference code.
 _EPS = 1e-10
@@ -112,16 +113,6 @@ BASE_LOSSES = {
 }
 
 
-def _chunk_size(n_samples, per_point):
-    """Points per chunk so that a chunk needs about ``working_memory`` MiB.
-
-    ``per_point`` counts the float64 entries one point needs; temporaries take a
-    few times that, hence the extra factor 4.
-    """
-    budget = get_config()["working_memory"] * 2**20 // (8 * 4)
-    return int(min(n_samples, max(1, budget // max(per_point, 1))))
-
-
 def _take(A, index):
     """Rows of ``A`` at a 2-D index: shape ``index.shape + (n_features,)``."""
     return A.index_select(0, index.reshape(-1)).reshape(*index.shape, A.shape[1])
@@ -158,9 +149,8 @@ def objective_and_grad(M, X, targets, impostors, *, pull_weight, perturbation_we
     W = X @ M
     # grad = sym(X^T R): each weighted outer product x_a (.)^T is added to row a of R
     value, R = 0.0, torch.zeros_like(X)
-    step = _chunk_size(n_samples, k * v * 4 + (k + v + 1) * n_features * 3)
-    for start in range(0, n_samples, step):
-        rows = slice(start, start + step)
+    per_point = k * v * 4 + (k + v + 1) * n_features * 3
+    for rows in chunks(n_samples, max(1, working_floats() // per_point)):
         tgt, imp = targets[rows], impostors[rows]
         Xi, Wi = X[rows, None, :], W[rows, None, :]
         Xj, Wj, Xl, Wl = _take(X, tgt), _take(W, tgt), _take(X, imp), _take(W, imp)
