@@ -97,6 +97,8 @@ def _target_sets(X_train, y_train, other, Xq, L, n_cand, n_targets):
         if len(members) < n_targets:
             return None
         mask = y_train[cand] == c
+        if not mask.any():
+            continue
         nn = NearestNeighbors(n_neighbors=n_targets).fit(Z_train[members])
         sets[mask] = members[nn.kneighbors(Z_train[cand[mask]], return_distance=False)]
     sets[..., 0] = cand  # the candidate itself leads its set
