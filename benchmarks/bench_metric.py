@@ -142,7 +142,7 @@ def evaluate_split(X_train, y_train, X_test, y_test, learner, grid, seed):
     return record
 
 
-def benchmark_accuracy(data, n_splits, quick, max_iter):
+def benchmark_accuracy(data, n_splits, quick, max_iter, checkpoint=None):
     from sklearn.model_selection import train_test_split
 
     results = {}
@@ -159,6 +159,8 @@ def benchmark_accuracy(data, n_splits, quick, max_iter):
                 print(f"{name:14s} split {split:2d} {method:9s} acc {rec['accuracy']:.3f} "
                       f"cert@0.1 {rec['certified_accuracy']['0.1']:.3f} "
                       f"fit {rec['fit_time']:.2f}s {rec['params']}", flush=True)
+            if checkpoint is not None:
+                checkpoint(results)
     return results
 
 
@@ -311,8 +313,15 @@ def main(argv=None):
         data[name] = (np.asarray(X, dtype=np.float64), y)
 
     start = time.perf_counter()
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    partial = out.with_suffix(".partial.json")
+
+    def checkpoint(results):
+        partial.write_text(json.dumps({"summary": summarise(results), "per_split": results}))
+
     results = {} if args.part == "speed" else benchmark_accuracy(
-        data, n_splits, args.quick, max_iter)
+        data, n_splits, args.quick, max_iter, checkpoint)
     speed = {} if args.part == "accuracy" else benchmark_speed(
         data, max_iter, 60 if args.quick else args.ml_timeout)
     summary = summarise(results)
@@ -324,8 +333,6 @@ def main(argv=None):
                    "total_time_s": time.perf_counter() - start},
         "summary": summary, "speed": speed, "per_split": results,
     }
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=1))
     print(markdown(summary, speed))
     print(f"wrote {out} in {report['config']['total_time_s']:.0f} s")
