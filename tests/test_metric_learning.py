@@ -268,3 +268,13 @@ def test_pickle_clone_and_pipeline_grid_search():
     assert restored.get_metric()(Xs[0], Xs[1]) == fitted.get_metric()(Xs[0], Xs[1])
     assert not hasattr(clone(fitted), "components_")
     assert clone(fitted).get_params() == fitted.get_params()
+
+
+def test_nca_base_improves_its_objective_and_verbose_prints(capsys):
+    X, y = _data(seed=8)
+    model = LMNNPL(base="nca", perturbation_weight=1.0, max_iter=60, verbose=1).fit(X, y)
+    assert model.objective_curve_[-1] < model.objective_curve_[0]
+    assert "[LMNNPL] iter" in capsys.readouterr().out
+    # the base loss changes the learned metric
+    lmnn = LMNNPL(base="lmnn", perturbation_weight=1.0, max_iter=60).fit(X, y)
+    assert not np.allclose(model.components_, lmnn.components_)
