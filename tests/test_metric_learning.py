@@ -48,10 +48,14 @@ def test_closed_form_margin_equals_constrained_minimum(seed):
         z = x + delta
         return (z - xl) @ M @ (z - xl) - (z - xj) @ M @ (z - xj)
 
+    def gap_grad(delta):
+        z = x + delta
+        return 2 * M @ (z - xl) - 2 * M @ (z - xj)
+
     res = minimize(lambda delta: delta @ delta, np.zeros(d), jac=lambda delta: 2 * delta,
-                   constraints={"type": "eq", "fun": gap}, method="SLSQP",
-                   options={"ftol": 1e-14, "maxiter": 500})
-    assert res.success
+                   constraints={"type": "eq", "fun": gap, "jac": gap_grad},
+                   method="SLSQP", options={"ftol": 1e-12, "maxiter": 500})
+    assert abs(gap(res.x)) < 1e-8  # a feasible point, on the bisector
     D = gap(np.zeros(d))
     norm_sq = np.sum((M @ (xl - xj)) ** 2)
     assert bisector_margin(D, norm_sq) == pytest.approx(np.sqrt(res.fun), rel=1e-5)
