@@ -171,6 +171,102 @@ class UAEGenerator(TransformerMixin, BaseEstimator):
         X_adv, info = self._generate_rows(X, y, attack, seed)
         return (X_adv, info) if return_info else X_adv
 
+    def generate_to(self, path, X, y=None, *, shard_size=1024, resume=True, return_info=False):
+        """Stream the adversarial examples of ``X`` to disk, shard by shard, resumably.
+
+        The rows are attacked ``shard_size`` at a time (each shard in batches
+        of ``batch_size``, over ``n_jobs`` workers); every finished shard is
+        written to ``path`` (``shard_<i>.npy`` and ``shard_<i>.info.npy``)
+        and recorded in ``path/manifest.json`` with the sha256 of its files
+        and a fingerprint of what determines it: the generator's and the
+        attack's parameters, a hash of the fitted model's ``state_dict``, the
+        seed and a hash of the shard's input rows (and labels). The result
+        is assembled into ``path/X_adv.npy`` (and ``path/info.npy``),
+        preallocated and filled shard by shard, so memory is bounded by
+        ``shard_size`` and ``batch_size``, not by ``len(X)`` (pass a
+        memory-mapped ``X``, e.g. ``np.load(..., mmap_mode="r")``, to keep
+        the input off memory too).
+
+        Called again on the same ``path`` (e.g. after the process was
+        killed), it reuses the shards whose files still match their
+        checksum and whose fingerprint equals the one of this call, and
+        recomputes the others (corrupt files, other parameters, model, seed
+        or data); the output is byte-identical to an uninterrupted run.
+
+        Parameters
+        ----------
+        path : str or path-like
+            Output directory; created if needed. It must be empty, new, or
+            the directory of an earlier ``generate_to`` call.
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,), default=None
+            As in :meth:`generate`.
+        shard_size : int, default=1024
+            Rows per shard (unit of checkpointing and of memory use).
+        resume : bool, default=True
+            Reuse verified shards already in ``path``; ``False`` recomputes all.
+        return_info : bool, default=False
+            Also return the per-sample statistics (see :meth:`generate`) as
+            a dict of read-only memory-mapped arrays.
+
+        Returns
+        -------
+        X_adv : numpy.memmap of shape (n_samples, n_features), read-only
+            ``np.load(path/X_adv.npy, mmap_mode="r")``.
+        info : dict of read-only arrays, only with ``return_info=True``
+
+        Raises
+        ------
+        ValueError
+            If ``random_state`` is not an int: a resumed run must draw the
+            same random numbers as the interrupted one, so the seed has to
+            be fixed. Also for a bad ``shard_size`` or a non-empty ``path``
+            that is not a ``generate_to`` output.
+        """
+        from . import _streaming as st
+
+        if not (isinstance(self.random_state, (Integral, np.integer))
+                and not isinstance(self.random_state, bool)):
+            raise ValueError(
+                "generate_to needs an int random_state so that a resumed run uses the seed "
+                f"of the interrupted one; got random_state={self.random_state!r}. Set e.g. "
+                "gen.set_params(random_state=0).")
+        if not isinstance(shard_size, Integral) or isinstance(shard_size, bool) \
+                or shard_size < 1:
+            raise ValueError(f"shard_size must be an int >= 1; got {shard_size!r}.")
+        if not isinstance(resume, (bool, np.bool_)):
+            raise ValueError(f"resume must be a bool; got {resume!r}.")
+        X, y, attack = self._check_generate_input(X, y)
+        seed = seed_from_random_state(self.random_state)
+        gen_params = {k: v for k, v in self.get_params(deep=False).items()
+                      if k not in ("estimator", "attack", "n_jobs", "verbose", "random_state")}
+        header = {
+            "generator": st.jsonable(gen_params),
+            "attack": st.jsonable(attack),
+            "model": {"class": st.jsonable(type(self.estimator_)),
+                      "state_dict_sha256": st.hash_state_dict(self.estimator_.module_)},
+            "seed": seed,
+            "dtype": X.dtype.str,
+            "n_features": int(X.shape[1]),
+        }
+        common = st.digest(header)
+
+        def fingerprint(start, stop):
+            return st.digest({"common": common, "start": start, "stop": stop,
+                              "X": st.hash_array(X[start:stop]),
+                              "y": None if y is None else st.hash_array(y[start:stop])})
+
+        def compute(start, stop):
+            X_adv, info = self._generate_rows(X[start:stop],
+                                              None if y is None else y[start:stop], attack, seed)
+            return X_adv, st.info_to_struct(info)
+
+        st.stream_to(path, n_samples=X.shape[0], n_features=X.shape[1], dtype=X.dtype,
+                     shard_size=int(shard_size), header=header, fingerprint=fingerprint,
+                     compute=compute, resume=bool(resume))
+        X_adv, info = st.open_outputs(path)
+        return (X_adv, st.struct_to_info(info)) if return_info else X_adv
+
     def _check_generate_input(self, X, y):
         check_is_fitted(self, "estimator_")
         if self.n_jobs is not None and (
