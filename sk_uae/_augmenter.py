@@ -26,10 +26,11 @@ def _estimator_has(attr):
     return check
 
 
-def make_uaes(estimator, attack, X, y, *, ratio, batch_size, device, seed, verbose):
+def make_uaes(estimator, attack, X, y, *, ratio, batch_size, device, seed, verbose, n_jobs=None):
     """Fit ``estimator`` on ``(X, y)`` and attack a ``ratio`` of the rows.
 
     Shared by :class:`UAEAugmenter` and :class:`~sk_uae.UAESampler`.
+    ``n_jobs`` goes to the :class:`UAEGenerator` (parallel attack).
 
     Returns
     -------
@@ -39,7 +40,7 @@ def make_uaes(estimator, attack, X, y, *, ratio, batch_size, device, seed, verbo
     info : dict of per-sample arrays (see :meth:`UAEGenerator.generate`)
     """
     gen = UAEGenerator(estimator, attack, batch_size=batch_size, device=device,
-                       random_state=seed, verbose=verbose)
+                       random_state=seed, verbose=verbose, n_jobs=n_jobs)
     gen.fit(X, y)
     n = X.shape[0]
     n_aug = int(round(ratio * n))
@@ -79,6 +80,9 @@ class UAEAugmenter(MetaEstimatorMixin, TransformerMixin, BaseEstimator):
     random_state : int, RandomState or None, default=None
         Seeds both trainings, the choice of attacked rows and the attack.
     verbose : int, default=0
+    n_jobs : int or None, default=None
+        Parallel workers of the attack (see :class:`UAEGenerator`); results
+        do not depend on it.
 
     Attributes
     ----------
@@ -119,10 +123,11 @@ class UAEAugmenter(MetaEstimatorMixin, TransformerMixin, BaseEstimator):
         "device": [str, object],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
+        "n_jobs": [Integral, None],
     }
 
     def __init__(self, estimator=None, attack=None, *, ratio=1.0, retrain="scratch",
-                 batch_size=64, device="cpu", random_state=None, verbose=0):
+                 batch_size=64, device="cpu", random_state=None, verbose=0, n_jobs=None):
         self.estimator = estimator
         self.attack = attack
         self.ratio = ratio
@@ -131,6 +136,7 @@ class UAEAugmenter(MetaEstimatorMixin, TransformerMixin, BaseEstimator):
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
+        self.n_jobs = n_jobs
 
     def fit(self, X, y=None):
         """Fit, attack ``ratio`` of the rows, retrain on the union.
@@ -167,7 +173,7 @@ class UAEAugmenter(MetaEstimatorMixin, TransformerMixin, BaseEstimator):
             return self
         gen, idx, X_adv, info = make_uaes(
             self.estimator, self.attack, X, y, ratio=self.ratio, batch_size=self.batch_size,
-            device=self.device, seed=seed, verbose=self.verbose)
+            device=self.device, seed=seed, verbose=self.verbose, n_jobs=self.n_jobs)
         X_all = np.vstack([X, X_adv.astype(X.dtype)]).astype(np.float32)
         y_all = None if y is None else np.concatenate([y, y[idx]])
         if self.retrain == "scratch":

@@ -1,10 +1,13 @@
 """UAEGenerator: adversarial examples as a scikit-learn transformer."""
 
 import copy
+import threading
+from contextlib import contextmanager
 from numbers import Integral
 
 import numpy as np
 import torch
+from joblib import Parallel, delayed, effective_n_jobs
 from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.utils._param_validation import HasMethods, Interval
 from sklearn.utils.validation import check_is_fitted, validate_data
@@ -44,9 +47,20 @@ class UAEGenerator(TransformerMixin, BaseEstimator):
         ``"cpu"``, ``"cuda"``, ``"cuda:<i>"`` or ``"auto"``; where the attack runs.
     random_state : int, RandomState or None, default=None
         Seeds the model's training and every draw of the attack. An int makes
-        ``fit`` and ``transform`` repeatable.
+        ``fit`` and ``transform`` repeatable. :meth:`generate_to` requires an
+        int (a resumed run must use the seed of the interrupted one).
     verbose : int, default=0
-        ``> 0`` shows a progress bar over batches.
+        ``> 0`` shows a progress bar over batches (sequential runs only).
+    n_jobs : int or None, default=None
+        Processes (or workers of the active joblib backend) that attack the
+        rows in parallel: the rows are cut into ``n_jobs`` contiguous chunks
+        of whole batches and handed to :class:`joblib.Parallel`, each worker
+        using one torch thread. ``None`` means 1 unless inside a
+        :func:`joblib.parallel_config` context; ``-1`` means all processors.
+        Under ``joblib.parallel_config(backend="dask")`` with a
+        ``dask.distributed.Client`` the chunks run on the Dask cluster.
+        Results do not depend on it (every batch is the same as in a
+        sequential run).
 
     Attributes
     ----------
@@ -80,10 +94,11 @@ class UAEGenerator(TransformerMixin, BaseEstimator):
         "device": [str, torch.device],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
+        "n_jobs": [Integral, None],
     }
 
     def __init__(self, estimator=None, attack=None, *, prefit=False, batch_size=64,
-                 device="cpu", random_state=None, verbose=0):
+                 device="cpu", random_state=None, verbose=0, n_jobs=None):
         self.estimator = estimator
         self.attack = attack
         self.prefit = prefit
@@ -91,6 +106,7 @@ class UAEGenerator(TransformerMixin, BaseEstimator):
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
+        self.n_jobs = n_jobs
 
     # ----------------------------------------------------------------- fitting
     def fit(self, X, y=None):
@@ -150,17 +166,138 @@ class UAEGenerator(TransformerMixin, BaseEstimator):
             per-sample MINE estimate of the returned example), ``loss`` (its
             attack loss ``f``), ``distortion_linf`` and ``distortion_l2``.
         """
+        X, y, attack = self._check_generate_input(X, y)
+        seed = seed_from_random_state(self.random_state)
+        X_adv, info = self._generate_rows(X, y, attack, seed)
+        return (X_adv, info) if return_info else X_adv
+
+    def generate_to(self, path, X, y=None, *, shard_size=1024, resume=True, return_info=False):
+        """Stream the adversarial examples of ``X`` to disk, shard by shard, resumably.
+
+        The rows are attacked ``shard_size`` at a time (each shard in batches
+        of ``batch_size``, over ``n_jobs`` workers); every finished shard is
+        written to ``path`` (``shard_<i>.npy`` and ``shard_<i>.info.npy``)
+        and recorded in ``path/manifest.json`` with the sha256 of its files
+        and a fingerprint of what determines it: the generator's and the
+        attack's parameters, a hash of the fitted model's ``state_dict``, the
+        seed and a hash of the shard's input rows (and labels). The result
+        is assembled into ``path/X_adv.npy`` (and ``path/info.npy``),
+        preallocated and filled shard by shard, so memory is bounded by
+        ``shard_size`` and ``batch_size``, not by ``len(X)`` (pass a
+        memory-mapped ``X``, e.g. ``np.load(..., mmap_mode="r")``, to keep
+        the input off memory too).
+
+        Called again on the same ``path`` (e.g. after the process was
+        killed), it reuses the shards whose files still match their
+        checksum and whose fingerprint equals the one of this call, and
+        recomputes the others (corrupt files, other parameters, model, seed
+        or data); the output is byte-identical to an uninterrupted run.
+
+        Parameters
+        ----------
+        path : str or path-like
+            Output directory; created if needed. It must be empty, new, or
+            the directory of an earlier ``generate_to`` call.
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,), default=None
+            As in :meth:`generate`.
+        shard_size : int, default=1024
+            Rows per shard (unit of checkpointing and of memory use).
+        resume : bool, default=True
+            Reuse verified shards already in ``path``; ``False`` recomputes all.
+        return_info : bool, default=False
+            Also return the per-sample statistics (see :meth:`generate`) as
+            a dict of read-only memory-mapped arrays.
+
+        Returns
+        -------
+        X_adv : numpy.memmap of shape (n_samples, n_features), read-only
+            ``np.load(path/X_adv.npy, mmap_mode="r")``.
+        info : dict of read-only arrays, only with ``return_info=True``
+
+        Raises
+        ------
+        ValueError
+            If ``random_state`` is not an int: a resumed run must draw the
+            same random numbers as the interrupted one, so the seed has to
+            be fixed. Also for a bad ``shard_size`` or a non-empty ``path``
+            that is not a ``generate_to`` output.
+        """
+        from . import _streaming as st
+
+        if not (isinstance(self.random_state, (Integral, np.integer))
+                and not isinstance(self.random_state, bool)):
+            raise ValueError(
+                "generate_to needs an int random_state so that a resumed run uses the seed "
+                f"of the interrupted one; got random_state={self.random_state!r}. Set e.g. "
+                "gen.set_params(random_state=0).")
+        if not isinstance(shard_size, Integral) or isinstance(shard_size, bool) \
+                or shard_size < 1:
+            raise ValueError(f"shard_size must be an int >= 1; got {shard_size!r}.")
+        if not isinstance(resume, (bool, np.bool_)):
+            raise ValueError(f"resume must be a bool; got {resume!r}.")
+        X, y, attack = self._check_generate_input(X, y)
+        seed = seed_from_random_state(self.random_state)
+        gen_params = {k: v for k, v in self.get_params(deep=False).items()
+                      if k not in ("estimator", "attack", "n_jobs", "verbose", "random_state")}
+        header = {
+            "generator": st.jsonable(gen_params),
+            "attack": st.jsonable(attack),
+            "model": {"class": st.jsonable(type(self.estimator_)),
+                      "state_dict_sha256": st.hash_state_dict(self.estimator_.module_)},
+            "seed": seed,
+            "dtype": X.dtype.str,
+            "n_features": int(X.shape[1]),
+        }
+        common = st.digest(header)
+
+        def fingerprint(start, stop):
+            return st.digest({"common": common, "start": start, "stop": stop,
+                              "X": st.hash_array(X[start:stop]),
+                              "y": None if y is None else st.hash_array(y[start:stop])})
+
+        def compute(start, stop):
+            X_adv, info = self._generate_rows(X[start:stop],
+                                              None if y is None else y[start:stop], attack, seed)
+            return X_adv, st.info_to_struct(info)
+
+        st.stream_to(path, n_samples=X.shape[0], n_features=X.shape[1], dtype=X.dtype,
+                     shard_size=int(shard_size), header=header, fingerprint=fingerprint,
+                     compute=compute, resume=bool(resume))
+        X_adv, info = st.open_outputs(path)
+        return (X_adv, st.struct_to_info(info)) if return_info else X_adv
+
+    def _check_generate_input(self, X, y):
         check_is_fitted(self, "estimator_")
+        if self.n_jobs is not None and (
+                not isinstance(self.n_jobs, Integral) or self.n_jobs == 0):
+            raise ValueError(f"n_jobs must be a nonzero int or None; got {self.n_jobs!r}.")
         X = validate_data(self, X, reset=False, dtype=(np.float32, np.float64))
         attack = self._check_attack()
-        clip = getattr(attack, "clip_values", None)
-        _check_clip(X, clip)
+        _check_clip(X, getattr(attack, "clip_values", None))
         if y is not None:
             y = np.asarray(y)
             if y.shape[0] != X.shape[0]:
                 raise ValueError(f"y has {y.shape[0]} rows but X has {X.shape[0]}.")
+        return X, y, attack
+
+    def _generate_rows(self, X, y, attack, seed):
+        """Attack the (validated) rows ``X``, in parallel when ``n_jobs`` asks for it."""
+        n_chunks = min(effective_n_jobs(self.n_jobs), -(-X.shape[0] // self.batch_size))
+        if n_chunks <= 1:
+            return self._attack_rows(X, y, attack, seed)
+        chunks = _batch_aligned_chunks(X.shape[0], self.batch_size, n_chunks)
+        results = Parallel(n_jobs=self.n_jobs)(
+            delayed(_attack_chunk)(self, X[a:b], None if y is None else y[a:b], attack, seed)
+            for a, b in chunks)
+        X_adv = np.concatenate([r[0] for r in results])
+        info = {k: np.concatenate([r[1][k] for r in results]) for k in results[0][1]}
+        return X_adv, info
+
+    def _attack_rows(self, X, y, attack, seed, progress=True):
+        """The batch loop of :meth:`generate`, in this process."""
+        clip = getattr(attack, "clip_values", None)
         device = resolve_device(self.device)
-        seed = seed_from_random_state(self.random_state)
         module, restore = self._module_on(device)
         try:
             objective = resolve_objective(
@@ -173,7 +310,8 @@ class UAEGenerator(TransformerMixin, BaseEstimator):
                 feature_fn = first_layer_features(module)
             parts = []
             batches = range(0, X.shape[0], self.batch_size)
-            for start in tqdm(batches, disable=not self.verbose, desc="UAE", unit="batch"):
+            for start in tqdm(batches, disable=not (self.verbose and progress), desc="UAE",
+                              unit="batch"):
                 stop = start + self.batch_size
                 xb = torch.tensor(X[start:stop], dtype=torch.float32, device=device)
                 yb = None if y is None else torch.as_tensor(y[start:stop], device=device)
@@ -182,8 +320,7 @@ class UAEGenerator(TransformerMixin, BaseEstimator):
                               for k in ("x_adv", "success", "mi", "loss")})
         finally:
             restore()
-        X_adv, info = _assemble(parts, X, attack, clip)
-        return (X_adv, info) if return_info else X_adv
+        return _assemble(parts, X, attack, clip)
 
     def _module_on(self, device):
         module = self.estimator_.module_
@@ -209,6 +346,45 @@ class UAEGenerator(TransformerMixin, BaseEstimator):
             self.random_state, (int, np.integer))
         tags.input_tags.allow_nan = False
         return tags
+
+
+def _batch_aligned_chunks(n, batch_size, n_chunks):
+    """``(start, stop)`` of ``n_chunks`` contiguous chunks made of whole batches.
+
+    Every batch of a chunk is a batch of the sequential run, so a parallel
+    run does exactly the same arithmetic.
+    """
+    n_batches = -(-n // batch_size)
+    bounds = np.linspace(0, n_batches, n_chunks + 1).round().astype(int)
+    return [(int(a) * batch_size, min(int(b) * batch_size, n))
+            for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
+
+
+_THREADS_LOCK = threading.Lock()
+_THREADS_STATE = {"depth": 0, "saved": None}
+
+
+@contextmanager
+def _one_torch_thread():
+    """Limit torch to one intra-op thread inside the block (re-entrant across threads)."""
+    with _THREADS_LOCK:
+        if _THREADS_STATE["depth"] == 0:
+            _THREADS_STATE["saved"] = torch.get_num_threads()
+            torch.set_num_threads(1)
+        _THREADS_STATE["depth"] += 1
+    try:
+        yield
+    finally:
+        with _THREADS_LOCK:
+            _THREADS_STATE["depth"] -= 1
+            if _THREADS_STATE["depth"] == 0:
+                torch.set_num_threads(_THREADS_STATE["saved"])
+
+
+def _attack_chunk(generator, X, y, attack, seed):
+    """Joblib task: attack one chunk of rows with one torch thread."""
+    with _one_torch_thread():
+        return generator._attack_rows(X, y, attack, seed, progress=False)
 
 
 def fit_clone(estimator, X, y, seed):

@@ -33,6 +33,9 @@ class UAESampler(BaseSampler):
     device : str, default="cpu"
     random_state : int, RandomState or None, default=None
     verbose : int, default=0
+    n_jobs : int or None, default=None
+        Parallel workers of the attack (see :class:`~sk_uae.UAEGenerator`);
+        results do not depend on it.
 
     Attributes
     ----------
@@ -67,10 +70,11 @@ class UAESampler(BaseSampler):
         "device": [str, object],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
+        "n_jobs": [Integral, None],
     }
 
     def __init__(self, estimator=None, attack=None, *, ratio=1.0, batch_size=64, device="cpu",
-                 random_state=None, verbose=0):
+                 random_state=None, verbose=0, n_jobs=None):
         super().__init__()
         self.estimator = estimator
         self.attack = attack
@@ -79,6 +83,7 @@ class UAESampler(BaseSampler):
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
+        self.n_jobs = n_jobs
 
     def _check_X_y(self, X, y, accept_sparse=None):
         X, y, binarize_y = super()._check_X_y(X, y, accept_sparse=False)
@@ -89,7 +94,7 @@ class UAESampler(BaseSampler):
         seed = seed_from_random_state(self.random_state)
         gen, idx, X_adv, info = make_uaes(
             self.estimator, self.attack, X, y, ratio=self.ratio, batch_size=self.batch_size,
-            device=self.device, seed=seed, verbose=self.verbose)
+            device=self.device, seed=seed, verbose=self.verbose, n_jobs=self.n_jobs)
         self.generator_ = gen
         self.augment_indices_ = idx
         self.uae_info_ = info
