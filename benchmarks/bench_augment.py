@@ -131,6 +131,7 @@ def main(argv=None):
         print("  summary: " + ", ".join(f"{m} {summary[m]['mean']:.5f}+-{summary[m]['std']:.5f}"
                                          for m in METHODS))
         print(f"  UAE vs best baseline ({best_base}): gain {gain.mean():+.5f}, test {test}")
+        write_json(args.out, payload)  # after every task and data set: partial runs keep results
     write_json(args.out, payload)
 
 
