@@ -5,7 +5,7 @@ from numbers import Integral, Real
 import numpy as np
 from imblearn.base import BaseSampler
 from sklearn.utils._param_validation import HasMethods, Interval
-from sklearn.utils.validation import validate_data
+from sklearn.utils.validation import check_array
 
 from ._augmenter import make_uaes
 from .attacks import BaseAttack
@@ -82,7 +82,8 @@ class UAESampler(BaseSampler):
 
     def _check_X_y(self, X, y, accept_sparse=None):
         X, y, binarize_y = super()._check_X_y(X, y, accept_sparse=False)
-        X = validate_data(self, X, dtype=(np.float32, np.float64), reset=False)
+        # imblearn has validated X (and recorded feature names); only fix the dtype
+        X = check_array(X, dtype=(np.float32, np.float64))
         return X, y, binarize_y
 
     def _fit_resample(self, X, y):

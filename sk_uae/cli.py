@@ -39,8 +39,10 @@ def _augment(args):
     from sklearn.model_selection import train_test_split
     from tqdm.auto import tqdm
 
+    from . import UAEAugmenter
     from .attacks import MinMaxMINE
     from .evaluation import METHODS, TASKS, compare_augmentations, make_model
+    from .utils import resolve_device
 
     X, y, shape = _load(args.data, args.data_dir, with_shape=True)
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
@@ -66,6 +68,11 @@ def _augment(args):
     bounded = X.min() >= 0 and X.max() <= 1
     attack = MinMaxMINE(eps=args.eps, max_iter=args.max_iter,
                         clip_values=(0.0, 1.0) if bounded else None)
+    # bad --eps/--max-iter/--ratio/--batch-size/--device: fail before the first seed
+    attack._check()
+    UAEAugmenter(attack=attack, ratio=args.ratio, batch_size=args.batch_size,
+                 device=args.device)._validate_params()
+    resolve_device(args.device)
     runs = []
     bar = tqdm(range(args.seeds), desc="sk-uae augment", unit="seed")
     for seed in bar:
