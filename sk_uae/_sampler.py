@@ -32,6 +32,8 @@ class UAESampler(BaseSampler):
     batch_size : int, default=64
     device : str, default="cpu"
     random_state : int, RandomState or None, default=None
+        Seeds the model's training, the choice of attacked rows and every draw
+        of the attack; an int makes ``fit_resample`` repeatable.
     verbose : int, default=0
 
     Attributes
