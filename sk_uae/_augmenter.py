@@ -50,7 +50,11 @@ def make_uaes(estimator, attack, X, y, *, ratio, batch_size, device, seed, verbo
     return gen, indices, X_adv, info
 
 
-class UAEAugmenter(MetaEstimatorMixin, TransformerMixin, BaseEstimator):
+# auto_wrap_output_keys=None: set_output's wrapper would replace the
+# available_if descriptor of transform, so that hasattr(aug, "transform") held
+# even around a classifier, which has none
+class UAEAugmenter(MetaEstimatorMixin, TransformerMixin, BaseEstimator,
+                   auto_wrap_output_keys=None):
     """Adversarial augmentation as a meta-estimator: fit, attack, retrain.
 
     ``fit`` trains ``estimator`` on ``X``, makes one adversarial example for

@@ -10,7 +10,7 @@ import torch
 from joblib import Parallel, delayed, effective_n_jobs
 from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.utils._param_validation import HasMethods, Interval
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_consistent_length, check_is_fitted, validate_data
 from tqdm.auto import tqdm
 
 from .attacks import BaseAttack, MinMaxMINE, resolve_objective
@@ -124,12 +124,20 @@ class UAEGenerator(TransformerMixin, BaseEstimator):
         """
         self._validate_params()
         X = validate_data(self, X, dtype=(np.float32, np.float64))
+        if y is not None:
+            check_consistent_length(X, y)
         self._check_attack()
         resolve_device(self.device)
         if self.prefit:
             if self.estimator is None:
                 raise ValueError("prefit=True needs a fitted `estimator`; got None.")
             check_is_fitted(self.estimator)
+            n_in = getattr(self.estimator, "n_features_in_", X.shape[1])
+            if n_in != X.shape[1]:
+                raise ValueError(
+                    f"X has {X.shape[1]} features, but the prefit estimator was fitted on "
+                    f"{n_in}; pass X with the columns the estimator was trained on."
+                )
             self.estimator_ = self.estimator
             return self
         self.estimator_ = fit_clone(self.estimator, X, y, seed_from_random_state(self.random_state))

@@ -5,7 +5,7 @@ from numbers import Integral, Real
 import numpy as np
 from imblearn.base import BaseSampler
 from sklearn.utils._param_validation import HasMethods, Interval
-from sklearn.utils.validation import validate_data
+from sklearn.utils.validation import check_array
 
 from ._augmenter import make_uaes
 from .attacks import BaseAttack
@@ -32,6 +32,8 @@ class UAESampler(BaseSampler):
     batch_size : int, default=64
     device : str, default="cpu"
     random_state : int, RandomState or None, default=None
+        Seeds the model's training, the choice of attacked rows and every draw
+        of the attack; an int makes ``fit_resample`` repeatable.
     verbose : int, default=0
     n_jobs : int or None, default=None
         Parallel workers of the attack (see :class:`~sk_uae.UAEGenerator`);
@@ -87,7 +89,8 @@ class UAESampler(BaseSampler):
 
     def _check_X_y(self, X, y, accept_sparse=None):
         X, y, binarize_y = super()._check_X_y(X, y, accept_sparse=False)
-        X = validate_data(self, X, dtype=(np.float32, np.float64), reset=False)
+        # imblearn has validated X (and recorded feature names); only fix the dtype
+        X = check_array(X, dtype=(np.float32, np.float64))
         return X, y, binarize_y
 
     def _fit_resample(self, X, y):

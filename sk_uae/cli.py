@@ -39,8 +39,10 @@ def _augment(args):
     from sklearn.model_selection import train_test_split
     from tqdm.auto import tqdm
 
+    from . import UAEAugmenter
     from .attacks import MinMaxMINE
     from .evaluation import METHODS, TASKS, compare_augmentations, make_model
+    from .utils import resolve_device
 
     X, y, shape = _load(args.data, args.data_dir, with_shape=True)
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
@@ -55,14 +57,22 @@ def _augment(args):
     for name, value in (("--seeds", args.seeds), ("--epochs", args.epochs)):
         if value < 1:
             raise ValueError(f"{name} must be at least 1; got {value}")
+    for name, value in (("--n-train", args.n_train), ("--n-test", args.n_test)):
+        if value is not None and value < 1:
+            raise ValueError(f"{name} must be at least 1; got {value}")
     make_model(args.task, args.model, X.shape[1], shape, 1, 0)  # fail early on a bad model
-    n_test = args.n_test if args.n_test else max(1, int(0.25 * len(X)))
-    n_train = args.n_train if args.n_train else len(X) - n_test
+    n_test = args.n_test if args.n_test is not None else max(1, int(0.25 * len(X)))
+    n_train = args.n_train if args.n_train is not None else len(X) - n_test
     if n_train + n_test > len(X) or n_train < 2:
         raise ValueError(f"--n-train {n_train} + --n-test {n_test} exceed the {len(X)} rows")
     bounded = X.min() >= 0 and X.max() <= 1
     attack = MinMaxMINE(eps=args.eps, max_iter=args.max_iter,
                         clip_values=(0.0, 1.0) if bounded else None)
+    # bad --eps/--max-iter/--ratio/--batch-size/--device: fail before the first seed
+    attack._check()
+    UAEAugmenter(attack=attack, ratio=args.ratio, batch_size=args.batch_size,
+                 device=args.device)._validate_params()
+    resolve_device(args.device)
     runs = []
     bar = tqdm(range(args.seeds), desc="sk-uae augment", unit="seed")
     for seed in bar:
@@ -122,6 +132,10 @@ def _generate(args):
     from .mine import estimate_mi
     from .models import AutoencoderNet, SparseAutoencoder
 
+    for name, value in (("--n-samples", args.n_samples), ("--epochs", args.epochs),
+                        ("--hidden-units", args.hidden_units)):
+        if value < 1:
+            raise ValueError(f"{name} must be at least 1; got {value}")
     X, _ = _load(args.data, args.data_dir)
     n = min(args.n_samples, len(X))
     clip = (0.0, 1.0) if X.min() >= 0 and X.max() <= 1 else None

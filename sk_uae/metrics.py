@@ -32,6 +32,11 @@ def _pair(X, X_adv):
         raise ValueError(
             f"X and X_adv must be 2-D arrays of one shape; got {X.shape} and {X_adv.shape}."
         )
+    if X.shape[0] == 0:
+        raise ValueError("X and X_adv are empty; expected at least one row.")
+    for name, A in (("X", X), ("X_adv", X_adv)):
+        if not np.all(np.isfinite(A)):
+            raise ValueError(f"{name} contains NaN or infinite values; expected finite numbers.")
     return X, X_adv
 
 
@@ -60,6 +65,13 @@ def attack_success_rate(y_true, y_pred_adv, *, targets=None):
     float
     """
     y_pred_adv = np.asarray(y_pred_adv)
+    ref = np.asarray(targets if targets is not None else y_true)
+    name = "targets" if targets is not None else "y_true"
+    if ref.shape != y_pred_adv.shape or y_pred_adv.ndim != 1:
+        raise ValueError(f"{name} and y_pred_adv must be 1-D of one length; got shapes "
+                         f"{ref.shape} and {y_pred_adv.shape}.")
+    if y_pred_adv.size == 0:
+        raise ValueError("y_pred_adv is empty; expected at least one prediction.")
     if targets is not None:
         return float(np.mean(y_pred_adv == np.asarray(targets)))
     return float(np.mean(y_pred_adv != np.asarray(y_true)))

@@ -79,6 +79,8 @@ class CarliniWagnerL2(BaseAttack):
     Robustness of Neural Networks*, IEEE S&P 2017.
 
     This object only stores parameters; :class:`~sk_uae.UAEGenerator` runs it.
+    Attacks have no ``random_state``: their random draws come from the seed
+    the estimator derives from its own ``random_state``.
 
     Parameters
     ----------

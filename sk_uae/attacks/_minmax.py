@@ -231,6 +231,8 @@ class MinMaxMINE(BaseAttack):
     Augmentation for Unsupervised Machine Learning*, AAAI 2022.
 
     This object only stores parameters; :class:`~sk_uae.UAEGenerator` runs it.
+    Attacks have no ``random_state``: their random draws come from the seed
+    the estimator derives from its own ``random_state``.
 
     Parameters
     ----------

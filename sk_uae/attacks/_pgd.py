@@ -84,6 +84,8 @@ class PGD(BaseAttack):
     examples; success means the error increased).
 
     This object only stores parameters; :class:`~sk_uae.UAEGenerator` runs it.
+    Attacks have no ``random_state``: their random draws come from the seed
+    the estimator derives from its own ``random_state``.
 
     Parameters
     ----------

@@ -10,6 +10,7 @@ from ._contrastive import (ContrastiveNet, ConvEncoder, MLPEncoder, NTXentLoss, 
                            nt_xent_bank)
 from ._features import first_layer_features
 from ._modules import ConvAutoencoder, DenseAutoencoder, SparseAutoencoder
+from ._persist import load_net_params
 
 __all__ = [
     "AutoencoderNet",
@@ -30,6 +31,7 @@ __all__ = [
     "TabularAugment",
     "TemperatureAnnealing",
     "first_layer_features",
+    "load_net_params",
     "nt_xent",
     "nt_xent_bank",
 ]

@@ -43,6 +43,7 @@ class ClassifierNet(SeededNetMixin, NeuralNetClassifier):
         No validation split by default (skorch's default holds out 20 %).
     verbose : int, default=0
     random_state : int, RandomState or None, default=None
+        Seeds the weight initialisation and the shuffling of the batches.
     **kwargs
         Passed to :class:`skorch.NeuralNetClassifier` (``module__*``,
         ``optimizer__*``, ``callbacks``, ``device``, ``classes``...).

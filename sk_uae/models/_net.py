@@ -4,7 +4,7 @@ import numpy as np
 import torch
 from skorch import NeuralNet
 
-from ..utils import seed_from_random_state, torch_seed
+from ..utils import resolve_device, seed_from_random_state, torch_seed
 
 
 class SeededNetMixin:
@@ -25,8 +25,20 @@ class SeededNetMixin:
         self.module_ = self.initialized_instance(self.module, kwargs)
         return self
 
+    def _check_runtime_params(self):
+        """``batch_size`` and ``device`` errors named here, not deep inside torch."""
+        bs = self.batch_size
+        if isinstance(bs, bool) or not isinstance(bs, (int, np.integer)) or not (
+                bs >= 1 or bs == -1):
+            raise ValueError(
+                f"batch_size must be a positive integer (or -1 for all rows at once); got {bs!r}."
+            )
+        if self.device is not None:
+            resolve_device(self.device)
+
     def _train(self, X, y, *, initialize, **fit_params):
         """Seeded ``NeuralNet.partial_fit`` (after ``initialize()`` when asked)."""
+        self._check_runtime_params()
         with torch_seed(seed_from_random_state(self.random_state), self.device):
             if initialize:
                 self.initialize()
@@ -40,10 +52,15 @@ class SeededNetMixin:
 
     def _forward_batches(self, fn, X, empty):
         """``fn`` on batches of the (validated, float32) ``X`` in eval mode, concatenated."""
+        self._check_runtime_params()
+        # C order: a Fortran-ordered X (e.g. from a DataFrame) would give other
+        # float32 round-off than the same values in a NumPy array
+        X = np.ascontiguousarray(X)
+        step = self.batch_size if self.batch_size != -1 else max(1, X.shape[0])
         self.module_.eval()
         out = []
         with torch.no_grad():
-            for start in range(0, X.shape[0], self.batch_size):
-                xb = torch.as_tensor(X[start : start + self.batch_size], device=self.device)
+            for start in range(0, X.shape[0], step):
+                xb = torch.as_tensor(X[start : start + step], device=self.device)
                 out.append(fn(xb).cpu().numpy())
         return np.concatenate(out) if out else empty
