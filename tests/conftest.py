@@ -3,6 +3,11 @@ import os
 import numpy as np
 import pytest
 import torch
+from hypothesis import settings
+
+# property tests draw the same examples on every run: CI stays reproducible
+settings.register_profile("sk_uae", derandomize=True, deadline=None)
+settings.load_profile("sk_uae")
 
 from sk_uae.datasets import load_digits_images
 
