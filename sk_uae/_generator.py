@@ -1,6 +1,8 @@
 """UAEGenerator: adversarial examples as a scikit-learn transformer."""
 
 import copy
+import inspect
+import logging
 import threading
 from contextlib import contextmanager
 from numbers import Integral
@@ -50,7 +52,10 @@ class UAEGenerator(TransformerMixin, BaseEstimator):
         ``fit`` and ``transform`` repeatable. :meth:`generate_to` requires an
         int (a resumed run must use the seed of the interrupted one).
     verbose : int, default=0
-        ``> 0`` shows a progress bar over batches (sequential runs only).
+        ``> 0`` shows a progress bar over batches (sequential runs only);
+        ``>= 2`` also logs the MinMax loop of every iteration (mean ``c``,
+        ``f``, MI and the share of rows meeting the goal) to the
+        ``"sk_uae"`` logger at INFO level.
     n_jobs : int or None, default=None
         Processes (or workers of the active joblib backend) that attack the
         rows in parallel: the rows are cut into ``n_jobs`` contiguous chunks
@@ -323,7 +328,10 @@ class UAEGenerator(TransformerMixin, BaseEstimator):
                 stop = start + self.batch_size
                 xb = torch.tensor(X[start:stop], dtype=torch.float32, device=device)
                 yb = None if y is None else torch.as_tensor(y[start:stop], device=device)
-                res = attack.run(xb, objective, y=yb, feature_fn=feature_fn, seed=seed)
+                kwargs = {}
+                if self.verbose >= 2 and "callback" in inspect.signature(attack.run).parameters:
+                    kwargs["callback"] = _diagnostics(start // self.batch_size)
+                res = attack.run(xb, objective, y=yb, feature_fn=feature_fn, seed=seed, **kwargs)
                 parts.append({k: getattr(res, k).detach().cpu().numpy()
                               for k in ("x_adv", "success", "mi", "loss")})
         finally:
@@ -393,6 +401,20 @@ def _attack_chunk(generator, X, y, attack, seed):
     """Joblib task: attack one chunk of rows with one torch thread."""
     with _one_torch_thread():
         return generator._attack_rows(X, y, attack, seed, progress=False)
+
+
+_LOG = logging.getLogger("sk_uae")
+
+
+def _diagnostics(batch):
+    """Callback logging the MinMax loop of one batch (``verbose >= 2``)."""
+
+    def log(t, *, c, f, mi):
+        _LOG.info("batch %d iteration %d: mean c %.4g, mean f %.4g, f == 0 for %.2f, "
+                  "mean MI %.4g", batch, t, float(c.mean()), float(f.mean()),
+                  float((f <= 0).float().mean()), float(mi.mean()))
+
+    return log
 
 
 def fit_clone(estimator, X, y, seed):

@@ -111,3 +111,14 @@ def test_verbose_shows_progress(small_ae, digits, capsys):
     UAEGenerator(small_ae, fast_attack(max_iter=1), prefit=True, batch_size=8,
                  verbose=1).fit(X).transform(X)
     assert "UAE" in capsys.readouterr().err
+
+
+def test_verbose_2_logs_the_minmax_loop(small_ae, digits, caplog):
+    import logging
+
+    X = digits[0][:10]
+    with caplog.at_level(logging.INFO, logger="sk_uae"):
+        UAEGenerator(small_ae, fast_attack(max_iter=3), prefit=True, verbose=2).fit(X).transform(X)
+    lines = [r.getMessage() for r in caplog.records if r.name == "sk_uae"]
+    assert len(lines) == 4  # iterations 0..3 of one batch
+    assert "iteration 3" in lines[-1] and "mean c" in lines[-1] and "mean MI" in lines[-1]
