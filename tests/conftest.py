@@ -71,3 +71,24 @@ def clf_rows(small_clf, digits):
     Xh, yh = X[1000:1400], y[1000:1400]
     ok = small_clf.predict(Xh) == yh
     return Xh[ok][:64], yh[ok][:64]
+
+
+class LinearAE(torch.nn.Module):
+    """A fixed random linear autoencoder: a fast model for property tests."""
+
+    def __init__(self, d, h, seed):
+        super().__init__()
+        g = torch.Generator().manual_seed(seed)
+        self.enc = torch.nn.Parameter(torch.randn(d, h, generator=g) / d**0.5)
+
+    def forward(self, x):
+        return (x @ self.enc) @ self.enc.T
+
+
+@pytest.fixture(scope="module")
+def prefit_gen(small_ae, digits):
+    """A UAEGenerator around the shared small autoencoder with a tiny attack."""
+    from sk_uae import UAEGenerator
+
+    return UAEGenerator(small_ae, attack=fast_attack(max_iter=4), prefit=True, batch_size=32,
+                        random_state=0).fit(digits[0][:600])

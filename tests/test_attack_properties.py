@@ -6,16 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sk_uae.attacks import ReconstructionObjective, gaussian_noise, pgd
-
-
-class _LinearAE(torch.nn.Module):
-    def __init__(self, d, h, seed):
-        super().__init__()
-        g = torch.Generator().manual_seed(seed)
-        self.enc = torch.nn.Parameter(torch.randn(d, h, generator=g) / d**0.5)
-
-    def forward(self, x):
-        return (x @ self.enc) @ self.enc.T
+from conftest import LinearAE
 
 
 def _data(n, d, clip, seed, dtype):
@@ -30,7 +21,7 @@ def _data(n, d, clip, seed, dtype):
        random_init=st.booleans(), seed=st.integers(0, 2**16))
 def test_pgd_box_clip_shape_dtype(n, d, eps, step, norm, clip, random_init, seed):
     x = _data(n, d, clip, seed, torch.float32)
-    ae = _LinearAE(d, max(1, d // 2), seed)
+    ae = LinearAE(d, max(1, d // 2), seed)
     res = pgd(x, ReconstructionObjective(ae), norm=norm, eps=eps, eps_step=step, max_iter=3,
               random_init=random_init, clip_values=(0.0, 1.0) if clip else None, seed=seed)
     assert res.x_adv.shape == x.shape and res.x_adv.dtype == x.dtype

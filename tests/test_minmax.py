@@ -6,7 +6,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import fast_attack
+from conftest import LinearAE, fast_attack
 from reference_minmax import reference_minmax
 from sk_uae import UAEGenerator
 from sk_uae.attacks import MinMaxMINE, ReconstructionObjective, minmax_mine
@@ -62,23 +62,13 @@ def test_outputs_stay_in_eps_box_and_clip_range(small_ae, digits, eps, init, dty
     assert info["distortion_linf"].max() > 0  # it does move
 
 
-class _LinearAE(torch.nn.Module):
-    def __init__(self, d, h, seed):
-        super().__init__()
-        g = torch.Generator().manual_seed(seed)
-        self.enc = torch.nn.Parameter(torch.randn(d, h, generator=g) / d**0.5)
-
-    def forward(self, x):
-        return (x @ self.enc) @ self.enc.T
-
-
 @settings(max_examples=15, deadline=None)
 @given(n=st.integers(1, 6), d=st.integers(2, 12), eps=st.floats(1e-3, 2.0),
        clip=st.booleans(), seed=st.integers(0, 2**16))
 def test_engine_box_property_on_random_shapes(n, d, eps, clip, seed):
     g = torch.Generator().manual_seed(seed)
     x = torch.rand(n, d, generator=g) if clip else 3 * torch.randn(n, d, generator=g)
-    ae = _LinearAE(d, max(1, d // 2), seed)
+    ae = LinearAE(d, max(1, d // 2), seed)
     res = minmax_mine(x, ReconstructionObjective(ae), eps=eps, lr=0.5, max_iter=3,
                       n_mine_steps=2, n_pairs=4, pair_dim=3, mine_hidden_sizes=(4, 2),
                       clip_values=(0.0, 1.0) if clip else None, seed=seed)

@@ -11,7 +11,7 @@ import torch
 
 from sk_uae import UAESampler
 from sk_uae.models import ClassifierNet, load_net_params
-from test_hardening import ESTIMATORS, SKORCH, X, Y, _fit, _output
+from test_hardening import ESTIMATORS, SKORCH, X, _fit, _output
 
 
 def _result(est):

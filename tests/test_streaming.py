@@ -20,10 +20,8 @@ N_ROWS, SHARD = 192, 48  # 4 shards
 
 
 @pytest.fixture(scope="module")
-def gen(small_ae, digits):
-    X, _ = digits
-    return UAEGenerator(small_ae, attack=fast_attack(max_iter=4), prefit=True, batch_size=32,
-                        random_state=0).fit(X[:600])
+def gen(prefit_gen):
+    return prefit_gen
 
 
 @pytest.fixture(scope="module")
