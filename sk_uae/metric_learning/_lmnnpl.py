@@ -99,15 +99,15 @@ class LMNNPL(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     ----------
     components_ : ndarray of shape (n_components, n_features)
         The learned linear map ``L``; ``transform(X) = X @ L.T``.
-    objective_curve_ : ndarray of shape (n_iter_ + 1,)
-        Objective at the initialisation and after each iteration.
+    objective_curve_ : ndarray of shape (n_iter + 1,)
+        Objective at the initialisation and after each of the ``n_iter_`` iterations.
     n_iter_ : int
         Number of iterations run.
     n_triplets_ : int
         Number of triplets ``n k v``.
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (n_features,)
         Names of features seen during fit, when ``X`` has string column names.
 
     See Also

@@ -206,7 +206,7 @@ class ConcreteAutoencoderNet(AutoencoderNet):
 
         Returns
         -------
-        ndarray of bool, shape (n_features_in_,), or ndarray of int
+        ndarray of bool, shape (n_features,), or ndarray of int
         """
         selected = self.selected_features_
         if indices:
