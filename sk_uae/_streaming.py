@@ -32,15 +32,22 @@ X_FILE = "X_adv.npy"
 INFO_FILE = "info.npy"
 INFO_DTYPE = np.dtype([("success", "?"), ("mi", "<f8"), ("loss", "<f8"),
                        ("distortion_linf", "<f8"), ("distortion_l2", "<f8")])
+_FILE_BUFFER = 1 << 16
 _CHUNK = 1 << 20
 
 
 def sha256_file(path):
-    """Hex sha256 of a file's bytes, read in 1 MiB chunks."""
+    """Hex sha256 of a file's bytes, read into one reused 64 KiB buffer.
+
+    Memory stays at the buffer's size whatever the file's: a fresh
+    ``fh.read(n)`` per block would allocate up to ``n`` bytes each time.
+    """
     h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(_CHUNK), b""):
-            h.update(block)
+    buf = bytearray(_FILE_BUFFER)
+    view = memoryview(buf)
+    with open(path, "rb", buffering=0) as fh:
+        while n := fh.readinto(buf):
+            h.update(view[:n])
     return h.hexdigest()
 
 
