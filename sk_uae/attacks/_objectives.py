@@ -117,18 +117,22 @@ class MarginObjective:
 
     @torch.no_grad()
     def prepare(self, x, y=None):
+        z = self.logits(x)
         if y is None:
             if self.targeted:
                 raise ValueError("a targeted attack needs target labels: pass y (the targets).")
-            return self.logits(x).argmax(-1)
-        return torch.as_tensor(y, device=x.device).long()
+            return z.argmax(-1)
+        y = torch.as_tensor(y, device=x.device).long()
+        # checked once here, not in the attack loop: min/max would be host syncs
+        if y.shape != (z.shape[0],) or (y.numel() and (y.min() < 0 or y.max() >= z.shape[1])):
+            raise ValueError(
+                f"labels must be class indices in [0, {z.shape[1]}) for {z.shape[0]} rows.")
+        return y
 
     def _margin(self, x_adv, ctx):
         z = self.logits(x_adv)
-        if ctx.shape[0] != z.shape[0] or (ctx.numel() and (ctx.min() < 0 or ctx.max() >= z.shape[1])):
-            raise ValueError(
-                f"labels must be class indices in [0, {z.shape[1]}) for {z.shape[0]} rows."
-            )
+        if ctx.shape[0] != z.shape[0]:
+            raise ValueError(f"{ctx.shape[0]} labels for {z.shape[0]} rows.")
         own = z.gather(1, ctx[:, None]).squeeze(1)
         other = z.scatter(1, ctx[:, None], float("-inf")).amax(1)
         return (own - other) if not self.targeted else (other - own)

@@ -31,7 +31,8 @@ class AutoencoderNet(UnsupervisedNet):
         No validation split by default (skorch's default holds out 20 %).
     verbose : int, default=0
     random_state : int, RandomState or None, default=None
-        Seeds the weight initialisation and the shuffling of the batches.
+        Seeds the weight initialisation and the shuffling of the training
+        rows (``iterator_train__shuffle=True`` by default here, unlike skorch).
     **kwargs
         Passed to :class:`skorch.NeuralNet`.
 

@@ -23,10 +23,15 @@ class UnsupervisedNet(SeededNetMixin, TransformerMixin, NeuralNet):
     module : torch.nn.Module class or instance
     random_state : int, RandomState or None, default=None
     *args, **kwargs
-        Passed to :class:`skorch.NeuralNet`.
+        Passed to :class:`skorch.NeuralNet`. ``iterator_train__shuffle``
+        defaults to True here (skorch's default is False): the training rows
+        are shuffled every epoch, by draws seeded from ``random_state``.
     """
 
     def __init__(self, module, *args, random_state=None, **kwargs):
+        # skorch does not shuffle the training rows unless told to: without it
+        # appended rows (augmentation) always come last in an epoch
+        kwargs.setdefault("iterator_train__shuffle", True)
         super().__init__(module, *args, **kwargs)
         self.random_state = random_state
 

@@ -43,7 +43,8 @@ class ClassifierNet(SeededNetMixin, NeuralNetClassifier):
         No validation split by default (skorch's default holds out 20 %).
     verbose : int, default=0
     random_state : int, RandomState or None, default=None
-        Seeds the weight initialisation and the shuffling of the batches.
+        Seeds the weight initialisation and the shuffling of the training
+        rows (``iterator_train__shuffle=True`` by default here, unlike skorch).
     **kwargs
         Passed to :class:`skorch.NeuralNetClassifier` (``module__*``,
         ``optimizer__*``, ``callbacks``, ``device``, ``classes``...).
@@ -80,6 +81,8 @@ class ClassifierNet(SeededNetMixin, NeuralNetClassifier):
         random_state=None,
         **kwargs,
     ):
+        # shuffled training rows (skorch's default is not to shuffle)
+        kwargs.setdefault("iterator_train__shuffle", True)
         super().__init__(
             module,
             *args,
