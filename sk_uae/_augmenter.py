@@ -68,9 +68,12 @@ class UAEAugmenter(MetaEstimatorMixin, TransformerMixin, BaseEstimator,
     Parameters
     ----------
     estimator : skorch-style net, default=None
-        ``None`` means ``AutoencoderNet()``.
+        The model to fit, attack and retrain (cloned, never fitted in place);
+        it must expose its torch module as ``module_`` once fitted. ``None``
+        means ``AutoencoderNet()``.
     attack : BaseAttack, default=None
-        ``None`` means ``MinMaxMINE()``; reachable as ``attack__<name>``.
+        The attack that makes the adversarial examples; ``None`` means
+        ``MinMaxMINE()``. Its parameters are reachable as ``attack__<name>``.
     ratio : float in [0, 1], default=1.0
         Fraction of the training rows that get an adversarial example
         (1.0 doubles the training set, as in the paper; 0 trains on ``X``
@@ -80,10 +83,19 @@ class UAEAugmenter(MetaEstimatorMixin, TransformerMixin, BaseEstimator,
         first model on it (needs ``partial_fit``).
     batch_size : int, default=64
         Rows attacked together (results do not depend on it).
-    device : str, default="cpu"
+    device : str or torch.device, default="cpu"
+        Where the attack runs: ``"cpu"``, ``"cuda"``, ``"cuda:<i>"`` or
+        ``"auto"`` (CUDA when available). The models train on their own
+        ``device`` parameter.
     random_state : int, RandomState or None, default=None
         Seeds both trainings, the choice of attacked rows and the attack.
+        An int makes ``fit`` repeatable; ``None`` draws a fresh seed at every
+        ``fit``.
     verbose : int, default=0
+        Verbosity of the attack (passed to :class:`UAEGenerator`): ``>= 1``
+        shows a progress bar over the attacked batches (sequential runs
+        only), ``>= 2`` also logs every MinMax iteration to the ``"sk_uae"``
+        logger. The models' own output is controlled by their ``verbose``.
     n_jobs : int or None, default=None
         Parallel workers of the attack (see :class:`UAEGenerator`); results
         do not depend on it.
@@ -148,6 +160,7 @@ class UAEAugmenter(MetaEstimatorMixin, TransformerMixin, BaseEstimator,
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            Training rows (float32 or float64; the models train on float32).
         y : array-like of shape (n_samples,), default=None
             Labels for supervised models; copied to the adversarial rows.
 
@@ -200,25 +213,74 @@ class UAEAugmenter(MetaEstimatorMixin, TransformerMixin, BaseEstimator,
 
     @available_if(_estimator_has("transform"))
     def transform(self, X):
-        """``transform`` of the retrained model (e.g. autoencoder codes)."""
+        """``transform`` of the retrained model (e.g. autoencoder codes).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Input rows, with the columns seen in ``fit``; cast to float32.
+
+        Returns
+        -------
+        ndarray
+            What the final model's ``transform`` returns.
+        """
         X = self._final(X)
         return self.estimator_.transform(X)
 
     @available_if(_estimator_has("predict"))
     def predict(self, X):
-        """``predict`` of the retrained model."""
+        """``predict`` of the retrained model.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Input rows, with the columns seen in ``fit``; cast to float32.
+
+        Returns
+        -------
+        ndarray
+            What the final model's ``predict`` returns (labels for a
+            classifier, reconstructions for an autoencoder).
+        """
         X = self._final(X)
         return self.estimator_.predict(X)
 
     @available_if(_estimator_has("predict_proba"))
     def predict_proba(self, X):
-        """``predict_proba`` of the retrained model."""
+        """``predict_proba`` of the retrained model.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Input rows, with the columns seen in ``fit``; cast to float32.
+
+        Returns
+        -------
+        ndarray
+            What the final model's ``predict_proba`` returns.
+        """
         X = self._final(X)
         return self.estimator_.predict_proba(X)
 
     @available_if(_estimator_has("score"))
     def score(self, X, y=None):
-        """``score`` of the retrained model."""
+        """``score`` of the retrained model.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Input rows, with the columns seen in ``fit``; cast to float32.
+        y : array-like of shape (n_samples,), default=None
+            True labels, passed on when given (classifiers need them;
+            autoencoders are scored on ``X`` alone).
+
+        Returns
+        -------
+        float
+            The final model's score (accuracy for a classifier, negative
+            reconstruction MSE for an ``AutoencoderNet``).
+        """
         X = self._final(X)
         return self.estimator_.score(X) if y is None else self.estimator_.score(X, y)
 

@@ -120,6 +120,9 @@ class UAEGenerator(TransformerMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            Training rows of the model (float32 or float64; the model is
+            fitted on float32). With ``prefit=True`` only their number of
+            columns is checked.
         y : array-like of shape (n_samples,), default=None
             Passed to the model's ``fit`` when given (autoencoders ignore it).
 
@@ -163,6 +166,8 @@ class UAEGenerator(TransformerMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            Rows to attack, with the columns seen in ``fit`` and within the
+            attack's ``clip_values`` (when it has them).
         y : array-like of shape (n_samples,), default=None
             Labels, for attacks on classifiers: the true labels (untargeted;
             ``None`` uses the classifier's own predictions) or the targets
@@ -176,8 +181,10 @@ class UAEGenerator(TransformerMixin, BaseEstimator):
         X_adv : ndarray of shape (n_samples, n_features), dtype of ``X``
         info : dict, only with ``return_info=True``
             ``success`` (bool: an iterate met the attack's goal), ``mi`` (the
-            per-sample MINE estimate of the returned example), ``loss`` (its
-            attack loss ``f``), ``distortion_linf`` and ``distortion_l2``.
+            per-sample MINE estimate of the returned example; NaN for attacks
+            without one), ``loss`` (its attack loss, see
+            :class:`~sk_uae.attacks.AttackResult`), ``distortion_linf`` and
+            ``distortion_l2``.
         """
         X, y, attack = self._check_generate_input(X, y)
         seed = seed_from_random_state(self.random_state)
@@ -212,6 +219,8 @@ class UAEGenerator(TransformerMixin, BaseEstimator):
             Output directory; created if needed. It must be empty, new, or
             the directory of an earlier ``generate_to`` call.
         X : array-like of shape (n_samples, n_features)
+            Rows to attack, as in :meth:`generate`; a memory-mapped array is
+            read one shard at a time.
         y : array-like of shape (n_samples,), default=None
             As in :meth:`generate`.
         shard_size : int, default=1024
@@ -348,11 +357,39 @@ class UAEGenerator(TransformerMixin, BaseEstimator):
         return module, (lambda: module.train(was_training))
 
     def transform(self, X):
-        """Adversarial examples of ``X`` (same shape and dtype)."""
+        """Adversarial examples of ``X`` (same shape and dtype).
+
+        No labels are passed: on a classifier an untargeted attack starts
+        from the model's own predictions, and a targeted one needs
+        :meth:`generate` with the targets.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Rows to attack, as in :meth:`generate`.
+
+        Returns
+        -------
+        X_adv : ndarray of shape (n_samples, n_features)
+            The adversarial examples, in the dtype of ``X``.
+        """
         return self.generate(X, return_info=False)
 
     def score(self, X, y=None):
-        """Attack success rate on ``X`` (fraction of rows whose goal is met)."""
+        """Attack success rate on ``X`` (fraction of rows whose goal is met).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Rows to attack, as in :meth:`generate`.
+        y : array-like of shape (n_samples,), default=None
+            Labels for attacks on classifiers, as in :meth:`generate`.
+
+        Returns
+        -------
+        float
+            Mean of the per-sample ``success`` of :meth:`generate`.
+        """
         _, info = self.generate(X, y, return_info=True)
         return float(np.mean(info["success"]))
 

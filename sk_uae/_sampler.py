@@ -25,16 +25,28 @@ class UAESampler(BaseSampler):
     Parameters
     ----------
     estimator : skorch-style net, default=None
-        ``None`` means ``AutoencoderNet()``.
+        The model that is fitted (a clone) and attacked; it must expose its
+        torch module as ``module_`` once fitted. ``None`` means
+        ``AutoencoderNet()``.
     attack : BaseAttack, default=None
-        ``None`` means ``MinMaxMINE()``.
+        The attack that makes the adversarial examples; ``None`` means
+        ``MinMaxMINE()``. Its parameters are reachable as ``attack__<name>``.
     ratio : float in [0, 1], default=1.0
+        Fraction of the rows that get an adversarial example (chosen at
+        random); 1.0 doubles the data, 0 returns them unchanged.
     batch_size : int, default=64
-    device : str, default="cpu"
+        Rows attacked together (results do not depend on it).
+    device : str or torch.device, default="cpu"
+        Where the attack runs: ``"cpu"``, ``"cuda"``, ``"cuda:<i>"`` or
+        ``"auto"`` (CUDA when available).
     random_state : int, RandomState or None, default=None
         Seeds the model's training, the choice of attacked rows and every draw
         of the attack; an int makes ``fit_resample`` repeatable.
     verbose : int, default=0
+        Verbosity of the attack (see :class:`~sk_uae.UAEGenerator`): ``>= 1``
+        shows a progress bar over the attacked batches (sequential runs
+        only), ``>= 2`` also logs every MinMax iteration to the ``"sk_uae"``
+        logger.
     n_jobs : int or None, default=None
         Parallel workers of the attack (see :class:`~sk_uae.UAEGenerator`);
         results do not depend on it.

@@ -46,10 +46,12 @@ def read_idx(path):
     Parameters
     ----------
     path : str or os.PathLike
+        The IDX file; a name ending in ``.gz`` is read through gzip.
 
     Returns
     -------
-    ndarray with the shape and dtype stored in the file.
+    ndarray
+        The array, with the shape and dtype stored in the file.
 
     Raises
     ------
@@ -90,6 +92,7 @@ def load_mnist_idx(data_dir, kind="t10k", n_samples=None, flatten=True):
     data_dir : str or os.PathLike
         Folder holding the files (no download is ever attempted).
     kind : {"t10k", "train"}, default="t10k"
+        Which split's files to read (the file-name prefix).
     n_samples : int, optional
         Keep the first ``n_samples`` rows.
     flatten : bool, default=True
@@ -131,6 +134,8 @@ def load_csv(path, label_column="label"):
     Parameters
     ----------
     path : str or os.PathLike
+        The CSV file: comma-separated, a header row of column names, then
+        numeric rows only (no missing or infinite values).
     label_column : str or None, default="label"
         Name of the label column, taken out of ``X`` when present.
 

@@ -33,7 +33,25 @@ METHODS = ("none", "duplicate", "noise", "pgd", "uae")
 
 @dataclass
 class Task:
-    """A model family and the held-out metric that judges it."""
+    """A model family and the held-out metric that judges it.
+
+    Parameters
+    ----------
+    name : str
+        Task name, a key of ``TASKS`` (``"reconstruction"``,
+        ``"representation"`` or ``"contrastive"``).
+    metric : str
+        Human-readable name of the held-out metric.
+    higher_is_better : bool
+        Whether a larger metric value is better (False for a reconstruction
+        error).
+    needs_labels : bool
+        Whether the metric needs labels (``y_train`` and ``y_test`` of
+        :func:`compare_augmentations`).
+    models : dict, default={}
+        Not used by the built-in tasks, whose models come from
+        :func:`task_models` / :func:`make_model`.
+    """
 
     name: str
     metric: str
@@ -122,7 +140,18 @@ _METRICS = {"reconstruction": _reconstruction_metric,
 
 
 def task_models(task):
-    """Names of the models available for ``task``."""
+    """Names of the models available for ``task``.
+
+    Parameters
+    ----------
+    task : {"reconstruction", "representation", "contrastive"}
+        The task.
+
+    Returns
+    -------
+    list of str
+        Sorted model names, valid as ``model`` of :func:`make_model`.
+    """
     _check_task(task)
     return sorted(_MODEL_FACTORIES[task]())
 
@@ -133,7 +162,34 @@ def _check_task(task):
 
 
 def make_model(task, model, n_features, image_shape, epochs, seed):
-    """An unfitted model of ``task``."""
+    """An unfitted model of ``task``.
+
+    Parameters
+    ----------
+    task : {"reconstruction", "representation", "contrastive"}
+        The task.
+    model : str
+        A name from :func:`task_models` (``"sparse"``, ``"dense"``,
+        ``"conv"``; ``"concrete"``; ``"mlp"``, ``"cnn"``).
+    n_features : int
+        Input width; chooses the width of the dense autoencoders' code (64
+        up to 64 features, else 128) and the number of features the concrete
+        autoencoder selects.
+    image_shape : tuple (C, H, W) or None
+        Image shape, for the convolutional models (``None``: one square
+        channel).
+    epochs : int
+        ``max_epochs`` of the net.
+    seed : int
+        ``random_state`` of the net.
+
+    Returns
+    -------
+    estimator
+        A skorch net (:class:`~sk_uae.models.AutoencoderNet`,
+        :class:`~sk_uae.models.ConcreteAutoencoderNet` or
+        :class:`~sk_uae.models.ContrastiveNet`).
+    """
     _check_task(task)
     factories = _MODEL_FACTORIES[task]()
     if model not in factories:
@@ -143,7 +199,24 @@ def make_model(task, model, n_features, image_shape, epochs, seed):
 
 
 def baseline_attack(method, uae_linf, clip_values):
-    """The attack object of a baseline method, matched to the UAEs' distortion."""
+    """The attack object of a baseline method, matched to the UAEs' distortion.
+
+    Parameters
+    ----------
+    method : {"duplicate", "noise", "pgd"}
+        ``"duplicate"``: :class:`~sk_uae.attacks.Duplicate`; ``"noise"``:
+        :class:`~sk_uae.attacks.GaussianNoise` rescaled to L-infinity norm
+        ``uae_linf``; ``"pgd"``: :class:`~sk_uae.attacks.PGD` in the
+        L-infinity ball of radius ``uae_linf`` (10 steps of a quarter of it).
+    uae_linf : float
+        Mean L-infinity distortion of the UAEs (floored at ``1e-6``).
+    clip_values : tuple (low, high) or None
+        Valid input range of the attack; ``None`` for unbounded data.
+
+    Returns
+    -------
+    BaseAttack
+    """
     eps = max(float(uae_linf), 1e-6)
     if method == "duplicate":
         return Duplicate()
@@ -166,20 +239,41 @@ def compare_augmentations(X_train, X_test, y_train=None, y_test=None, *, task="r
     Parameters
     ----------
     X_train, X_test : ndarray of shape (n, d)
+        Training rows (augmented) and held-out rows (scored). The default
+        UAE attack and the baselines clip to [0, 1] when ``X_train`` lies
+        there, else not at all.
     y_train, y_test : ndarray of shape (n,), optional
-        Labels, for tasks whose metric needs them (never used in training).
-    task : str, default="reconstruction"
-    model : str
+        Labels, for tasks whose metric needs them. ``y_train`` is passed to
+        the models' ``fit``, which the unsupervised nets of the built-in
+        tasks ignore.
+    task : {"reconstruction", "representation", "contrastive"}, default="reconstruction"
+        What is learned and how it is judged (see ``TASKS``).
+    model : str, default="sparse"
         A name from :func:`task_models`.
     methods : sequence of str, default=METHODS
-    epochs : int
+        Methods to score, a subset of ``("none", "duplicate", "noise",
+        "pgd", "uae")``. ``"uae"`` is run (unscored) whenever ``"noise"`` or
+        ``"pgd"`` is asked for without it.
+    epochs : int, default=20
         Epochs of the augmented methods (``none`` gets ``(1 + ratio) * epochs``).
     ratio : float, default=1.0
+        Fraction of the training rows that get an augmented copy.
     attack : MinMaxMINE, optional
         The UAE attack (default ``MinMaxMINE()``, clipping to [0, 1] only when
         the data lie there).
-    image_shape : tuple, optional
-    seed : int
+    image_shape : tuple (C, H, W), optional
+        Image shape, for the convolutional models.
+    seed : int, default=0
+        ``random_state`` of the models, the augmenters and the attacks.
+    batch_size : int, default=256
+        Rows attacked together (results do not depend on it).
+    device : str, default="cpu"
+        Where the attacks run: ``"cpu"``, ``"cuda"``, ``"cuda:<i>"`` or
+        ``"auto"``.
+    verbose : int, default=0
+        Verbosity of the UAE attack (see :class:`~sk_uae.UAEGenerator`):
+        ``>= 1`` progress bar, ``>= 2`` MinMax iterations logged to the
+        ``"sk_uae"`` logger.
 
     Returns
     -------

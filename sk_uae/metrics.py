@@ -83,9 +83,12 @@ def distortion(X, X_adv, *, norm="linf", reduce="mean"):
     Parameters
     ----------
     X, X_adv : array-like of shape (n_samples, n_features)
+        Clean and adversarial rows, aligned (row ``i`` of ``X_adv`` is the
+        perturbed row ``i`` of ``X``); finite values.
     norm : {"linf", "l2", "l0"}, default="linf"
+        Norm of each row's difference (``"l0"`` counts the changed entries).
     reduce : {"mean", None}, default="mean"
-        ``None`` returns the per-row values.
+        ``"mean"`` returns the mean over rows; ``None`` the per-row values.
 
     Returns
     -------
@@ -113,8 +116,13 @@ def mine_similarity(X, X_adv, *, reduce="mean", random_state=0, **kwargs):
     Parameters
     ----------
     X, X_adv : array-like of shape (n_samples, n_features)
+        Clean and adversarial rows, aligned (row ``i`` of ``X_adv`` is the
+        perturbed row ``i`` of ``X``); finite values.
     reduce : {"mean", None}, default="mean"
+        ``"mean"`` returns the mean over rows; ``None`` the per-row values.
     random_state : int, default=0
+        Seeds the random projections, initial weights and shuffles of the
+        estimator (keep it fixed across everything compared).
     **kwargs
         Passed to :func:`~sk_uae.mine.estimate_mi` (``n_steps``, ``n_pairs``...).
 
@@ -139,11 +147,20 @@ def ssim(X, X_adv, image_shape, *, data_range=1.0, win_size=7, reduce="mean"):
     Parameters
     ----------
     X, X_adv : array-like of shape (n_samples, n_features)
+        Clean and adversarial rows, aligned (row ``i`` of ``X_adv`` is the
+        perturbed row ``i`` of ``X``); finite values.
+        Every row is a flattened image.
     image_shape : tuple (H, W) or (C, H, W)
-        With ``C * H * W == n_features``.
+        With ``C * H * W == n_features``; channels are compared separately
+        and averaged.
     data_range : float, default=1.0
-    win_size : int, default=7 (odd)
+        Range of the pixel values (``max - min`` possible), which scales the
+        stabilising constants ``(K1 * data_range)**2`` and
+        ``(K2 * data_range)**2``.
+    win_size : int, default=7
+        Side of the uniform window; a positive odd integer.
     reduce : {"mean", None}, default="mean"
+        ``"mean"`` returns the mean over rows; ``None`` the per-row values.
 
     Returns
     -------
@@ -183,6 +200,18 @@ def cosine_similarity(X, X_adv, *, reduce="mean"):
     """Per-row cosine similarity of ``X`` and ``X_adv`` (tabular data).
 
     Rows of zero norm count as similarity 1 with an all-zero partner, else 0.
+
+    Parameters
+    ----------
+    X, X_adv : array-like of shape (n_samples, n_features)
+        Clean and adversarial rows, aligned (row ``i`` of ``X_adv`` is the
+        perturbed row ``i`` of ``X``); finite values.
+    reduce : {"mean", None}, default="mean"
+        ``"mean"`` returns the mean over rows; ``None`` the per-row values.
+
+    Returns
+    -------
+    float or ndarray of shape (n_samples,)
     """
     X, X_adv = _pair(X, X_adv)
     na, nb = np.linalg.norm(X, axis=1), np.linalg.norm(X_adv, axis=1)
@@ -194,7 +223,26 @@ def cosine_similarity(X, X_adv, *, reduce="mean"):
 
 
 def similarity(X, X_adv, *, image_shape=None, reduce="mean", **kwargs):
-    """Estimator-free similarity: SSIM for images (``image_shape`` given), else cosine."""
+    """Estimator-free similarity: SSIM for images (``image_shape`` given), else cosine.
+
+    Parameters
+    ----------
+    X, X_adv : array-like of shape (n_samples, n_features)
+        Clean and adversarial rows, aligned (row ``i`` of ``X_adv`` is the
+        perturbed row ``i`` of ``X``); finite values.
+    image_shape : tuple (H, W) or (C, H, W) or None, default=None
+        Given: the rows are flattened images and :func:`ssim` is used;
+        ``None``: :func:`cosine_similarity`.
+    reduce : {"mean", None}, default="mean"
+        ``"mean"`` returns the mean over rows; ``None`` the per-row values.
+    **kwargs
+        Passed to :func:`ssim` (``data_range``, ``win_size``); ignored
+        without ``image_shape``.
+
+    Returns
+    -------
+    float or ndarray of shape (n_samples,)
+    """
     if image_shape is not None:
         return ssim(X, X_adv, image_shape, reduce=reduce, **kwargs)
     return cosine_similarity(X, X_adv, reduce=reduce)
@@ -205,15 +253,25 @@ def robust_accuracy(classifier, X, y, attack, *, batch_size=64, random_state=0, 
 
     Parameters
     ----------
-    classifier : fitted classifier with ``module_`` (e.g. :class:`~sk_uae.models.ClassifierNet`)
+    classifier : fitted classifier
+        The classifier whose accuracy is measured; when ``attack`` is an
+        attack object it is also the attacked model and must expose its
+        torch module as ``module_`` (e.g. :class:`~sk_uae.models.ClassifierNet`).
     X : array-like of shape (n_samples, n_features)
+        Clean inputs to attack.
     y : array-like of shape (n_samples,)
-        True labels; the attack is run untargeted against them.
+        True labels; an untargeted attack is run against them.
     attack : BaseAttack or fitted UAEGenerator
         A generator is used as it is (its own estimator is attacked, but the
         accuracy is that of ``classifier``: a transfer attack when they differ).
-    batch_size, random_state, device
-        Of the :class:`~sk_uae.UAEGenerator` built around an attack object.
+    batch_size : int, default=64
+        Rows attacked together by the generator built around an attack
+        object (ignored for a generator).
+    random_state : int, RandomState or None, default=0
+        Seed of that generator's attack (ignored for a generator).
+    device : str, default="cpu"
+        Where that generator's attack runs: ``"cpu"``, ``"cuda"``,
+        ``"cuda:<i>"`` or ``"auto"`` (ignored for a generator).
 
     Returns
     -------

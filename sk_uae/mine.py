@@ -70,19 +70,29 @@ class StatisticsNetworks:
         ``B``, the number of independent networks (one per sample).
     in_dim : int
         Width ``p`` of one pair member.
-    hidden_sizes : tuple of int
+    hidden_sizes : tuple of int, default=(32, 10)
         Widths of the dense layers of each branch; the reference uses
         ``(512, 10)``.
     init : torch.Tensor of shape (P,), optional
         Flat initial parameters shared by all ``B`` networks (so the result
         for one sample never depends on which batch it sits in). Drawn with
         :meth:`initial_parameters` when omitted.
-    lr : float
-        Adam learning rate (reference: ``1.5e-5``).
-    betas, adam_eps : Adam constants.
-    ma_rate : float or None
+    lr : float, default=1.5e-5
+        Adam learning rate (the reference's value).
+    betas : tuple of two float, default=(0.9, 0.999)
+        Adam's decay rates of the first and second moment estimates.
+    adam_eps : float, default=1e-8
+        Adam's term added to the denominator.
+    ma_rate : float or None, default=None
         If set, the moving-average bias correction of the MINE paper with
         this rate; ``None`` trains on the plain bound (the reference).
+    device : str or torch.device, default="cpu"
+        Torch device of the parameters (and of the pairs they are used on).
+    dtype : torch.dtype, default=torch.float32
+        Floating-point type of the parameters.
+    generator : torch.Generator, optional
+        Source of the random initial parameters when ``init`` is omitted;
+        ``None`` uses torch's global generator.
     """
 
     def __init__(
@@ -122,7 +132,21 @@ class StatisticsNetworks:
     # ------------------------------------------------------------------ layout
     @staticmethod
     def parameter_shapes(in_dim, hidden_sizes):
-        """Shapes of the parameters of one network, in flat order."""
+        """Shapes of the parameters of one network, in flat order.
+
+        Parameters
+        ----------
+        in_dim : int
+            Width ``p`` of one pair member.
+        hidden_sizes : tuple of int
+            Widths of the dense layers of each branch.
+
+        Returns
+        -------
+        list of tuple
+            Weight and bias shapes of the ``x`` branch, then of the ``x'``
+            branch, then the output weight vector.
+        """
         shapes = []
         for _branch in range(2):
             width = in_dim
@@ -134,7 +158,22 @@ class StatisticsNetworks:
 
     @classmethod
     def initial_parameters(cls, in_dim, hidden_sizes, generator=None):
-        """Glorot-uniform weights and zero biases, flattened (one network)."""
+        """Glorot-uniform weights and zero biases, flattened (one network).
+
+        Parameters
+        ----------
+        in_dim : int
+            Width ``p`` of one pair member.
+        hidden_sizes : sequence of int
+            Widths of the dense layers of each branch.
+        generator : torch.Generator, optional
+            Source of the uniform draws; ``None`` uses torch's global
+            generator.
+
+        Returns
+        -------
+        torch.Tensor of shape (P,), float32
+        """
         parts = []
         for shape in cls.parameter_shapes(in_dim, tuple(hidden_sizes)):
             if len(shape) == 2:
@@ -151,7 +190,20 @@ class StatisticsNetworks:
 
     @staticmethod
     def split(flat, shapes):
-        """Split one network's flat parameters into tensors of ``shapes``."""
+        """Split one network's flat parameters into tensors of ``shapes``.
+
+        Parameters
+        ----------
+        flat : torch.Tensor of shape (P,)
+            Flat parameters of one network.
+        shapes : list of tuple
+            Shapes in flat order (see :meth:`parameter_shapes`).
+
+        Returns
+        -------
+        list of torch.Tensor
+            Views of ``flat`` with those shapes.
+        """
         out, start = [], 0
         for shape in shapes:
             size = math.prod(shape)
@@ -180,6 +232,9 @@ class StatisticsNetworks:
             The ``x`` side and the ``x'`` side of the pairs.
         perm : torch.LongTensor of shape (K,)
             The shuffle of the pair index that forms the marginal samples.
+        params : list of torch.Tensor, optional
+            Batched network parameters (leading dimension ``B``) to use
+            instead of the current ones.
 
         Returns
         -------
@@ -201,6 +256,17 @@ class StatisticsNetworks:
 
         Differentiable with respect to ``b`` (the attack uses that gradient)
         and to the parameters.
+
+        Parameters
+        ----------
+        a, b : torch.Tensor of shape (B, K, p)
+            The ``x`` side and the ``x'`` side of the pairs.
+        perm : torch.LongTensor of shape (K,)
+            The shuffle of the pair index that forms the marginal samples.
+
+        Returns
+        -------
+        torch.Tensor of shape (B,)
         """
         return dv_lower_bound(*self.statistics(a, b, perm))
 
@@ -208,8 +274,19 @@ class StatisticsNetworks:
     def step(self, a, b, perm):
         """One Adam ascent step of every network on its own pairs.
 
-        ``a`` and ``b`` are treated as constants. Returns the bound before
-        the step, shape (B,).
+        ``a`` and ``b`` are treated as constants.
+
+        Parameters
+        ----------
+        a, b : torch.Tensor of shape (B, K, p)
+            The ``x`` side and the ``x'`` side of the pairs.
+        perm : torch.LongTensor of shape (K,)
+            The shuffle of the pair index that forms the marginal samples.
+
+        Returns
+        -------
+        torch.Tensor of shape (B,)
+            The bound before the step (detached).
         """
         a, b = a.detach(), b.detach()
         with torch.enable_grad():
@@ -262,11 +339,17 @@ class RandomProjectionPairs:
     ----------
     n_features : int
         Input width ``d``.
-    n_pairs : int
+    n_pairs : int, default=64
         ``K`` (reference: 500).
-    pair_dim : int
+    pair_dim : int, default=32
         ``p`` (reference: 128).
     generator : torch.Generator, optional
+        Source of the projection matrix; ``None`` uses torch's global
+        generator.
+    device : str or torch.device, default="cpu"
+        Torch device of the projection matrix.
+    dtype : torch.dtype, default=torch.float32
+        Floating-point type of the projection matrix.
     """
 
     def __init__(self, n_features, n_pairs=64, pair_dim=32, generator=None, device="cpu",
@@ -333,17 +416,27 @@ def estimate_mi(
     Parameters
     ----------
     X, X_other : array-like of shape (n_samples, n_features)
-    n_steps : int
+        Paired rows: row ``i`` of ``X`` is compared with row ``i`` of
+        ``X_other`` (e.g. clean inputs and their adversarial examples).
+    n_steps : int, default=200
         Adam steps per network.
-    n_pairs, pair_dim, hidden_sizes : pair builder and network sizes.
-    lr : float
+    n_pairs : int, default=64
+        Number of random projections ``K`` (see
+        :class:`RandomProjectionPairs`).
+    pair_dim : int, default=32
+        Dimension ``p`` of each projection.
+    hidden_sizes : tuple of int, default=(32, 10)
+        Dense widths of each branch of the statistics networks.
+    lr : float, default=1e-3
         Adam learning rate.
-    batch_size : int
+    batch_size : int, default=256
         Rows estimated together.
-    random_state : int
+    random_state : int, default=0
         Seeds projections, initial weights and shuffles (shared by all rows,
         so the result of a row does not depend on the batching).
-    device : str
+    device : str or torch.device, default="cpu"
+        Torch device of the computation (``"cpu"``, ``"cuda"`` or
+        ``"cuda:<i>"``; ``"auto"`` is not accepted here).
 
     Returns
     -------

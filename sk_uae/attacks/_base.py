@@ -46,14 +46,22 @@ class BaseAttack(BaseEstimator):
 class AttackResult:
     """Per-sample outcome of one batch: tensors of leading size ``B``.
 
-    Attributes
+    The parameters are stored as attributes of the same names.
+
+    Parameters
     ----------
     x_adv : torch.Tensor of shape (B, d)
+        The returned (adversarial) example of every input row.
     success : torch.BoolTensor of shape (B,)
-    mi : torch.Tensor of shape (B,)
-        MI estimate of the returned example (NaN where the attack estimates none).
-    loss : torch.Tensor of shape (B,)
-        Attack loss ``f`` of the returned example (0 means the goal is met).
+        Whether the attack met its goal for the row.
+    mi : torch.Tensor of shape (B,), default=None
+        MI estimate of the returned example; ``None`` (attacks that estimate
+        none) stores NaN for every row.
+    loss : torch.Tensor of shape (B,), default=None
+        Attack loss of the returned example: the objective's ``f`` for
+        :class:`MinMaxMINE` and :class:`CarliniWagnerL2` (0 means the goal
+        is met), its ``adversarial_loss`` for :class:`PGD`; ``None`` stores
+        NaN for every row.
     """
 
     __slots__ = ("x_adv", "success", "mi", "loss")

@@ -26,9 +26,24 @@ def carlini_wagner_l2(x, objective, *, y=None, initial_const=1e-2, binary_search
     Parameters
     ----------
     x : torch.Tensor of shape (B, d)
+        Clean inputs, within ``clip_values``.
     objective : objective object
+        Provides ``prepare(x, y)`` and the attack loss ``loss(x_adv, x, ctx)``
+        (see :mod:`sk_uae.attacks`), e.g. a :class:`MarginObjective`.
     y : torch.Tensor of shape (B,), optional
-    Other parameters: see :class:`CarliniWagnerL2`.
+        Labels given to ``objective.prepare`` (classifiers: true labels, or
+        targets when the objective is targeted; ``None`` uses the model's
+        predictions).
+    initial_const : float, default=1e-2
+        Starting weight ``c`` of the attack loss, for every sample.
+    binary_search_steps : int, default=9
+        Rounds of the binary search over ``c``.
+    max_iter : int, default=100
+        Adam steps per round.
+    lr : float, default=0.01
+        Adam learning rate (in tanh space).
+    clip_values : tuple (low, high), default=(0.0, 1.0)
+        Valid input range; required by the tanh change of variables.
 
     Returns
     -------
@@ -95,9 +110,13 @@ class CarliniWagnerL2(BaseAttack):
     clip_values : tuple (low, high), default=(0.0, 1.0)
         Valid input range; required (the tanh change of variables needs it).
     targeted : bool, default=False
+        For classifiers: the labels given to ``generate`` are targets to
+        reach rather than labels to leave (needs the margin objective).
     confidence : float, default=0.0
-        ``kappa`` of the margin.
+        ``kappa`` of the margin (see :class:`~sk_uae.attacks.MarginObjective`).
     objective : "auto", "reconstruction", "margin" or objective object, default="auto"
+        The attack loss ``f``; ``"auto"`` follows the attacked estimator (see
+        :func:`~sk_uae.attacks.resolve_objective`).
 
     Examples
     --------
@@ -133,7 +152,26 @@ class CarliniWagnerL2(BaseAttack):
         check_clip_values(self.clip_values, required=True, owner="CarliniWagnerL2")
 
     def run(self, x, objective, *, y=None, feature_fn=None, seed=0):
-        """Attack one batch; see :meth:`BaseAttack.run` (``seed`` is unused)."""
+        """Attack one batch; see :meth:`BaseAttack.run`.
+
+        Parameters
+        ----------
+        x : torch.Tensor of shape (B, d)
+            Clean inputs, already on the computation device.
+        objective : objective object
+            The attack loss bound to the model.
+        y : torch.Tensor of shape (B,), optional
+            Labels, for objectives that need them.
+        feature_fn : callable, optional
+            Unused.
+        seed : int, default=0
+            Unused (the attack has no randomness).
+
+        Returns
+        -------
+        AttackResult
+            See :func:`carlini_wagner_l2`.
+        """
         return carlini_wagner_l2(
             x, objective, y=y, initial_const=float(self.initial_const),
             binary_search_steps=int(self.binary_search_steps), max_iter=int(self.max_iter),

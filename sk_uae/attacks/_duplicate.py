@@ -23,6 +23,25 @@ class Duplicate(BaseAttack):
     _parameter_constraints = {}
 
     def run(self, x, objective=None, *, y=None, feature_fn=None, seed=0):
-        """Return ``x`` itself; ``success`` is True for every row."""
+        """Return a copy of ``x``; ``success`` is True for every row.
+
+        Parameters
+        ----------
+        x : torch.Tensor of shape (B, d)
+            Clean inputs.
+        objective : objective object or None, default=None
+            Unused.
+        y : torch.Tensor of shape (B,), optional
+            Unused.
+        feature_fn : callable, optional
+            Unused.
+        seed : int, default=0
+            Unused.
+
+        Returns
+        -------
+        AttackResult
+            ``x_adv`` equal to ``x``; ``mi`` and ``loss`` are NaN.
+        """
         return AttackResult(x_adv=x.clone(),
                             success=torch.ones(x.shape[0], dtype=torch.bool, device=x.device))

@@ -86,23 +86,59 @@ def minmax_mine(
     Parameters
     ----------
     x : torch.Tensor of shape (B, d)
-    objective : objective object (see :mod:`sk_uae.attacks._objectives`)
+        Clean inputs.
+    objective : objective object
+        Provides ``prepare(x, y)``, the attack loss ``loss(x_adv, x, ctx)``
+        and ``mi_sign`` (see :mod:`sk_uae.attacks._objectives`).
     y : torch.Tensor of shape (B,), optional
+        Labels given to ``objective.prepare`` (classifiers: true labels, or
+        targets when the objective is targeted; ``None`` uses the model's
+        predictions).
     feature_fn : callable, optional
         If given, MINE pairs come from it (:class:`~sk_uae.mine.FeaturePairs`);
         otherwise from random projections.
-    seed : int
+    eps : float, default=0.3
+        Half-width of the L-infinity box on ``delta``.
+    lr : float, default=0.01
+        Step size of the plain gradient step on ``delta``.
+    max_iter : int, default=40
+        MinMax iterations ``T`` (candidates for the returned example).
+    initial_const : float or torch.Tensor of shape (B,), default=1e-3
+        Initial dual variable ``c_0`` (one per sample when a tensor).
+    dual_step : float, default=0.1
+        ``beta`` of the dual update; 0 keeps ``c`` fixed.
+    n_mine_steps : int, default=20
+        Adam steps on the statistics networks per iteration.
+    mine_lr : float, default=1e-3
+        Adam learning rate of the statistics networks.
+    mine_hidden_sizes : tuple of int, default=(32, 10)
+        Dense widths of each branch of the statistics networks.
+    mine_ma_rate : float or None, default=None
+        Moving-average bias correction of the MINE gradient (``None``: off).
+    n_pairs : int, default=64
+        Number of random projections ``K`` (ignored with ``feature_fn``).
+    pair_dim : int, default=32
+        Dimension of each random projection (ignored with ``feature_fn``).
+    clip_values : tuple (low, high) or None, default=(0.0, 1.0)
+        Valid input range of ``x'``; ``None`` for unbounded data.
+    init : {"zeros", "uniform"}, default="zeros"
+        Start ``delta_0``: zero, or one uniform draw in the box shared by all
+        samples.
+    seed : int, default=0
         Seed of all random draws (projections, ``delta_0``, MINE weights,
         shuffles).
-    initial_const : float or torch.Tensor of shape (B,)
-        Initial dual variable ``c_0`` (one per sample when a tensor).
     callback : callable, optional
         Called as ``callback(t, c=..., f=..., mi=...)`` after each evaluation.
-    Other parameters: see :class:`MinMaxMINE`.
 
     Returns
     -------
     AttackResult
+        Where an iterate qualified (``success``), the best one and its MI
+        and ``f``; elsewhere the iterate of smallest ``f``.
+
+    See Also
+    --------
+    MinMaxMINE : The parameter object, with more details on the parameters.
     """
     n, d = x.shape
     dev, dtype = x.device, x.dtype
@@ -366,7 +402,34 @@ class MinMaxMINE(BaseAttack):
             )
 
     def run(self, x, objective, *, y=None, feature_fn=None, seed=0, callback=None):
-        """Attack one batch; see :meth:`BaseAttack.run`."""
+        """Attack one batch; see :meth:`BaseAttack.run`.
+
+        Parameters
+        ----------
+        x : torch.Tensor of shape (B, d)
+            Clean inputs, already on the computation device.
+        objective : objective object
+            The attack loss bound to the model; its ``mi_sign`` decides
+            whether MI is minimised (+1) or maximised (-1).
+        y : torch.Tensor of shape (B,), optional
+            Labels, for objectives that need them.
+        feature_fn : callable, optional
+            First-layer features of the model; required (and used) only
+            with ``pairs="features"``.
+        seed : int, default=0
+            Seed of every random draw (projections, ``delta_0``, MINE
+            weights, shuffles); the same for every batch, so results do not
+            depend on the batching.
+        callback : callable, optional
+            Called as ``callback(t, c=..., f=..., mi=...)`` after every
+            evaluation (:class:`~sk_uae.UAEGenerator` passes one at
+            ``verbose >= 2``).
+
+        Returns
+        -------
+        AttackResult
+            See :func:`minmax_mine`.
+        """
         if self.pairs == "features" and feature_fn is None:
             raise ValueError("pairs='features' needs the model's first-layer feature function.")
         n_mine = self.n_mine_steps

@@ -18,6 +18,22 @@ def gaussian_noise(x, *, sigma=0.1, eps=None, norm="linf", clip_values=(0.0, 1.0
     clipping), matching the distortion of an attack. Row ``i``'s draw depends
     on the seed and on ``x[i]`` only.
 
+    Parameters
+    ----------
+    x : torch.Tensor of shape (B, d)
+        Clean inputs, on any device.
+    sigma : float, default=0.1
+        Standard deviation of the noise (used when ``eps`` is None).
+    eps : float or None, default=None
+        If given, every row's noise is rescaled so that its ``norm`` equals
+        ``eps``; ``sigma`` is then ignored.
+    norm : {"linf", "l2"}, default="linf"
+        Norm that ``eps`` refers to.
+    clip_values : tuple (low, high) or None, default=(0.0, 1.0)
+        Range the noisy inputs are clipped to; ``None`` leaves them unclipped.
+    seed : int, default=0
+        Seed of the noise draws.
+
     Returns
     -------
     AttackResult
@@ -47,6 +63,8 @@ class GaussianNoise(BaseAttack):
     norm : {"linf", "l2"}, default="linf"
         Norm that ``eps`` refers to.
     clip_values : tuple (low, high) or None, default=(0.0, 1.0)
+        Valid input range the noisy inputs are clipped to; ``None`` for
+        unbounded data.
 
     Notes
     -----
@@ -79,7 +97,27 @@ class GaussianNoise(BaseAttack):
         check_clip_values(self.clip_values)
 
     def run(self, x, objective=None, *, y=None, feature_fn=None, seed=0):
-        """Perturb one batch; see :meth:`BaseAttack.run` (``objective`` is unused)."""
+        """Perturb one batch; see :meth:`BaseAttack.run`.
+
+        Parameters
+        ----------
+        x : torch.Tensor of shape (B, d)
+            Clean inputs, already on the computation device.
+        objective : objective object or None, default=None
+            Unused (noise has no goal).
+        y : torch.Tensor of shape (B,), optional
+            Unused.
+        feature_fn : callable, optional
+            Unused.
+        seed : int, default=0
+            Seed of the noise; row ``i``'s draw depends on it and on
+            ``x[i]`` only.
+
+        Returns
+        -------
+        AttackResult
+            ``success`` is True for every row; ``mi`` and ``loss`` are NaN.
+        """
         return gaussian_noise(
             x, sigma=float(self.sigma), eps=None if self.eps is None else float(self.eps),
             norm=self.norm,

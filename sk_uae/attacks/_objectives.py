@@ -112,7 +112,18 @@ class MarginObjective:
         self.confidence = confidence
 
     def encode_labels(self, y):
-        """Indices into ``classes`` (int64 ndarray) of the labels ``y``."""
+        """Indices into ``classes`` (int64 ndarray) of the labels ``y``.
+
+        Parameters
+        ----------
+        y : array-like of shape (n_samples,)
+            Class labels (elements of ``classes``; indices when ``classes``
+            is None).
+
+        Returns
+        -------
+        ndarray of int64 of shape (n_samples,)
+        """
         return labels_to_indices(y, self.classes)
 
     @torch.no_grad()
@@ -178,7 +189,11 @@ class ContrastiveObjective:
     negatives : array-like of shape (M, d)
         Inputs whose projections are the negatives.
     temperature : float, default=0.5
+        Temperature ``t`` of the NT-Xent loss (the net's
+        ``criterion__temperature``).
     seed : int, default=0
+        Seed of the augmentation draws: call ``k`` after :meth:`prepare`
+        uses a draw derived from ``(seed, k)``.
     """
 
     mi_sign = 1.0
@@ -200,13 +215,42 @@ class ContrastiveObjective:
         return {"negatives": self._project(bank), "step": 0}
 
     def draws(self, step, n_features):
-        """The two views' augmentation parameters of call ``step`` (one draw each)."""
+        """The two views' augmentation parameters of call ``step`` (one draw each).
+
+        Parameters
+        ----------
+        step : int
+            Index of the :meth:`loss` call since :meth:`prepare`; with
+            ``seed`` it seeds the draws.
+        n_features : int
+            Input width ``d``.
+
+        Returns
+        -------
+        list of two dict
+            Parameters of the two views, each with leading dimension 1
+            (broadcast to every row by ``augmentation.apply``).
+        """
         seed = int(np.random.SeedSequence([int(self.seed), int(step)]).generate_state(1)[0])
         g = torch.Generator().manual_seed(seed)
         return [self.augmentation.sample(1, n_features, g) for _ in range(2)]
 
     def view_loss(self, x, params, negatives):
-        """Per-sample NT-Xent ``L`` of the views of ``x`` made with ``params``."""
+        """Per-sample NT-Xent ``L`` of the views of ``x`` made with ``params``.
+
+        Parameters
+        ----------
+        x : torch.Tensor of shape (B, d)
+            Inputs.
+        params : sequence of two dict
+            Augmentation parameters of the two views (from :meth:`draws`).
+        negatives : torch.Tensor of shape (M, p)
+            Projections of the bank of negatives.
+
+        Returns
+        -------
+        torch.Tensor of shape (B,)
+        """
         from ..models._contrastive import nt_xent_bank
 
         z1, z2 = (self._project(self.augmentation.apply(x, p)) for p in params)
@@ -225,11 +269,39 @@ class ContrastiveObjective:
         return torch.relu(adv - clean)
 
     def adversarial_loss(self, x_adv, x, ctx):
-        """``L(x')`` (the "high-loss" direction a PGD baseline increases)."""
+        """``L(x')`` (the "high-loss" direction a PGD baseline increases).
+
+        Parameters
+        ----------
+        x_adv : torch.Tensor of shape (B, d)
+            Perturbed inputs.
+        x : torch.Tensor of shape (B, d)
+            Clean inputs (the result does not depend on them).
+        ctx : dict
+            What :meth:`prepare` returned; its draw counter advances.
+
+        Returns
+        -------
+        torch.Tensor of shape (B,)
+        """
         return self._losses(x_adv, x, ctx)[0]
 
     def adversarial_success(self, x_adv, x, ctx):
-        """``L(x') > L(x)`` under one fresh draw."""
+        """``L(x') > L(x)`` under one fresh draw.
+
+        Parameters
+        ----------
+        x_adv : torch.Tensor of shape (B, d)
+            Perturbed inputs.
+        x : torch.Tensor of shape (B, d)
+            Clean inputs.
+        ctx : dict
+            What :meth:`prepare` returned; its draw counter advances.
+
+        Returns
+        -------
+        torch.BoolTensor of shape (B,)
+        """
         adv, clean = self._losses(x_adv, x, ctx)
         return adv > clean
 

@@ -37,13 +37,29 @@ def pgd(x, objective, *, y=None, norm="linf", eps=0.3, eps_step=0.01, max_iter=4
     Parameters
     ----------
     x : torch.Tensor of shape (B, d)
-    objective : objective object with ``adversarial_loss`` and ``adversarial_success``
+        Clean inputs.
+    objective : objective object
+        Provides ``prepare(x, y)``, ``adversarial_loss`` (the loss that is
+        increased) and ``adversarial_success`` (see :mod:`sk_uae.attacks`).
     y : torch.Tensor of shape (B,), optional
         Labels (classifiers: true labels, or targets when the objective is
         targeted; ``None`` uses the model's predictions).
-    seed : int
-        Seeds the random start.
-    Other parameters: see :class:`PGD`.
+    norm : {"linf", "l2"}, default="linf"
+        Norm of the step and of the ball: sign-of-gradient steps and a box
+        (``"linf"``) or normalised-gradient steps and an L2 ball (``"l2"``).
+    eps : float, default=0.3
+        Radius of the ``norm`` ball on ``x' - x``.
+    eps_step : float, default=0.01
+        Step size.
+    max_iter : int, default=40
+        Number of steps.
+    random_init : bool, default=False
+        Start from a uniform draw in the ball (:func:`random_start`) instead
+        of ``x``.
+    clip_values : tuple (low, high) or None, default=(0.0, 1.0)
+        Valid input range; ``None`` for unbounded data.
+    seed : int, default=0
+        Seeds the random start (unused without ``random_init``).
 
     Returns
     -------
@@ -96,6 +112,8 @@ class PGD(BaseAttack):
     max_iter : int, default=40
         Number of steps.
     norm : {"linf", "l2"}, default="linf"
+        Norm of the ball and of the steps (sign of the gradient for
+        ``"linf"``, gradient divided by its L2 norm for ``"l2"``).
     random_init : bool, default=False
         Start from a uniform draw in the ball (per row; see
         :func:`random_start`) instead of ``x``.
@@ -107,6 +125,9 @@ class PGD(BaseAttack):
         Margin ``kappa`` a success must exceed (see
         :class:`~sk_uae.attacks.MarginObjective`).
     objective : "auto", "reconstruction", "margin" or objective object, default="auto"
+        The objective whose ``adversarial_loss`` is increased; ``"auto"``
+        follows the attacked estimator (see
+        :func:`~sk_uae.attacks.resolve_objective`).
 
     Examples
     --------
@@ -144,7 +165,27 @@ class PGD(BaseAttack):
         check_clip_values(self.clip_values)
 
     def run(self, x, objective, *, y=None, feature_fn=None, seed=0):
-        """Attack one batch; see :meth:`BaseAttack.run`."""
+        """Attack one batch; see :meth:`BaseAttack.run`.
+
+        Parameters
+        ----------
+        x : torch.Tensor of shape (B, d)
+            Clean inputs, already on the computation device.
+        objective : objective object
+            The attack loss bound to the model.
+        y : torch.Tensor of shape (B,), optional
+            Labels, for objectives that need them.
+        feature_fn : callable, optional
+            Unused.
+        seed : int, default=0
+            Seed of the random start (``random_init=True``); row ``i``'s
+            draw depends on it and on ``x[i]`` only.
+
+        Returns
+        -------
+        AttackResult
+            See :func:`pgd`.
+        """
         return pgd(x, objective, y=y, norm=self.norm, eps=float(self.eps),
                    eps_step=float(self.eps_step), max_iter=int(self.max_iter),
                    random_init=bool(self.random_init),

@@ -70,6 +70,7 @@ def certified_radius(X_train, y_train, X, y, metric=None, n_neighbors=1):
     X_train : array-like of shape (n_train, n_features)
         Points the kNN classifier stores.
     y_train : array-like of shape (n_train,)
+        Their labels.
     X : array-like of shape (n_samples, n_features)
         Points to certify (in the same input space as ``X_train``: after any
         preprocessing, before the metric).

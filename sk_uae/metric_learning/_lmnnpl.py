@@ -233,6 +233,7 @@ class LMNNPL(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            Points to map, with the features seen in ``fit``.
 
         Returns
         -------

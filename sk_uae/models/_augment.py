@@ -68,12 +68,17 @@ class ImageAugment(_Augmentation):
     input_shape : tuple (C, H, W) or None, default=None
         Shape of the flattened images; ``None`` means one square channel.
     max_shift : int, default=1
+        Largest shift in pixels, each way along each axis (0: no shift).
     flip : bool, default=False
         Off by default: a flipped digit is another symbol.
     brightness : float, default=0.2
+        Half-width of the uniform brightness offset ``b``.
     contrast : float, default=0.2
+        Half-width of the uniform contrast factor ``c`` around 1.
     noise_std : float, default=0.05
+        Standard deviation of the added Gaussian noise.
     clip_values : tuple (low, high) or None, default=(0.0, 1.0)
+        Range the views are clipped to; ``None`` leaves them unclipped.
     """
 
     def __init__(self, input_shape=None, max_shift=1, flip=False, brightness=0.2, contrast=0.2,
@@ -90,7 +95,23 @@ class ImageAugment(_Augmentation):
         return image_shape(n_features, self.input_shape, "ImageAugment", "input_shape")
 
     def sample(self, n, n_features, generator):
-        """Random parameters of ``n`` views (dict of CPU tensors with leading dim ``n``)."""
+        """Random parameters of ``n`` views (dict of CPU tensors with leading dim ``n``).
+
+        Parameters
+        ----------
+        n : int
+            Number of views; ``1`` gives one draw that :meth:`apply`
+            broadcasts to every row.
+        n_features : int
+            Input width ``d`` (flattened).
+        generator : torch.Generator
+            CPU generator of every draw; the same state gives the same
+            parameters.
+
+        Returns
+        -------
+        dict of torch.Tensor
+        """
         self._shape(n_features)
         _check_nonneg(self, "max_shift", "brightness", "contrast", "noise_std")
         s = int(self.max_shift)
@@ -103,7 +124,19 @@ class ImageAugment(_Augmentation):
         }
 
     def apply(self, x, params):
-        """Augment ``x`` (B, d) with ``params`` of leading dim ``B`` or 1."""
+        """Augment ``x`` (B, d) with ``params`` of leading dim ``B`` or 1.
+
+        Parameters
+        ----------
+        x : torch.Tensor of shape (B, d)
+            Flat inputs, on any device; the result is differentiable in them.
+        params : dict of torch.Tensor
+            Output of :meth:`sample` with ``n`` equal to ``B`` or 1.
+
+        Returns
+        -------
+        torch.Tensor of shape (B, d)
+        """
         c, h, w = self._shape(x.shape[1])
         p = self._to(params, x)
         s = int(self.max_shift)
@@ -132,9 +165,13 @@ class TabularAugment(_Augmentation):
     Parameters
     ----------
     mask_prob : float, default=0.2
+        Probability that a feature is masked, in [0, 1).
     noise_std : float, default=0.1
+        Standard deviation of the added Gaussian noise.
     mask_value : float, default=0.0
+        Value a masked feature is set to.
     clip_values : tuple (low, high) or None, default=None
+        Range the views are clipped to; ``None`` leaves them unclipped.
     """
 
     def __init__(self, mask_prob=0.2, noise_std=0.1, mask_value=0.0, clip_values=None):
@@ -144,7 +181,23 @@ class TabularAugment(_Augmentation):
         self.clip_values = clip_values
 
     def sample(self, n, n_features, generator):
-        """Random parameters of ``n`` views (dict of CPU tensors with leading dim ``n``)."""
+        """Random parameters of ``n`` views (dict of CPU tensors with leading dim ``n``).
+
+        Parameters
+        ----------
+        n : int
+            Number of views; ``1`` gives one draw that :meth:`apply`
+            broadcasts to every row.
+        n_features : int
+            Input width ``d`` (flattened).
+        generator : torch.Generator
+            CPU generator of every draw; the same state gives the same
+            parameters.
+
+        Returns
+        -------
+        dict of torch.Tensor
+        """
         _check_nonneg(self, "mask_prob", "noise_std")
         if self.mask_prob >= 1:
             raise ValueError(f"TabularAugment: mask_prob must be below 1; got {self.mask_prob!r}.")
@@ -154,7 +207,19 @@ class TabularAugment(_Augmentation):
         }
 
     def apply(self, x, params):
-        """Augment ``x`` (B, d) with ``params`` of leading dim ``B`` or 1."""
+        """Augment ``x`` (B, d) with ``params`` of leading dim ``B`` or 1.
+
+        Parameters
+        ----------
+        x : torch.Tensor of shape (B, d)
+            Flat inputs, on any device; the result is differentiable in them.
+        params : dict of torch.Tensor
+            Output of :meth:`sample` with ``n`` equal to ``B`` or 1.
+
+        Returns
+        -------
+        torch.Tensor of shape (B, d)
+        """
         p = self._to(params, x)
         x = torch.where(p["mask"], torch.full_like(x, float(self.mask_value)), x)
         return self._finish(x + p["noise"])

@@ -20,21 +20,46 @@ class AutoencoderNet(UnsupervisedNet):
     Parameters
     ----------
     module : torch.nn.Module class or instance, default=DenseAutoencoder
+        The autoencoder; it maps a batch to ``(reconstruction, code)``. A
+        class is instantiated at fit with the ``module__*`` parameters and
+        ``input_dim`` from ``X``.
+    *args
+        Positional arguments after ``module``, forwarded to
+        :class:`skorch.NeuralNet`. Its next positional parameter is
+        ``criterion``, which is always passed by keyword, so any argument
+        here raises ``TypeError``: give skorch parameters by keyword.
     criterion : torch loss class, default=torch.nn.MSELoss
         Reconstruction loss (the reference's conv AE used
         ``torch.nn.BCELoss``).
     optimizer : torch optimizer class, default=torch.optim.Adam
+        Optimiser of the module's parameters (``optimizer__*`` for its
+        options).
     lr : float, default=1e-3
+        Learning rate of the optimiser.
     max_epochs : int, default=20
+        Epochs per ``fit`` (and per ``partial_fit`` call).
     batch_size : int, default=128
+        Rows per training step, and per chunk at inference; ``-1`` means all
+        rows at once.
     train_split : callable or None, default=None
         No validation split by default (skorch's default holds out 20 %).
     verbose : int, default=0
+        skorch's verbosity: ``0`` prints nothing, any positive value prints
+        skorch's table of the epoch's scores after every epoch (and notes
+        when the module is re-initialised). The history is recorded either
+        way.
     random_state : int, RandomState or None, default=None
+<<<<<<< HEAD
         Seeds the weight initialisation and the shuffling of the training
         rows (``iterator_train__shuffle=True`` by default here, unlike skorch).
+=======
+        Seeds the weight initialisation and the shuffling of the batches
+        (and any other torch draw during training). ``None`` draws a fresh
+        seed at every fit.
+>>>>>>> docstrings
     **kwargs
-        Passed to :class:`skorch.NeuralNet`.
+        Passed to :class:`skorch.NeuralNet` (``module__*``,
+        ``optimizer__*``, ``callbacks``, ``device``...).
 
     Attributes
     ----------
@@ -93,21 +118,57 @@ class AutoencoderNet(UnsupervisedNet):
 
     # --------------------------------------------------------------- sklearn API
     def predict(self, X):
-        """Reconstructions of ``X``, shape (n_samples, n_features)."""
+        """Reconstructions of ``X``, shape (n_samples, n_features).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Input rows, with the columns seen in ``fit``; cast to float32.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_features), float32
+        """
         return self._apply(lambda xb: _split(self.module_(xb))[0], X)
 
     def predict_proba(self, X):  # skorch alias; reconstructions are no probabilities
         return self.predict(X)
 
     def transform(self, X):
-        """Codes of ``X`` (the module's ``encode``), shape (n_samples, n_codes)."""
+        """Codes of ``X`` (the module's ``encode``), shape (n_samples, n_codes).
+
+        Modules without ``encode`` give the second output of their forward.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Input rows, with the columns seen in ``fit``; cast to float32.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_codes), float32
+        """
         encode = getattr(self.module_, "encode", None) if hasattr(self, "module_") else None
         if encode is None:
             encode = lambda xb: _split(self.module_(xb))[1]  # noqa: E731
         return self._apply(encode, X)
 
     def score(self, X, y=None):
-        """Negative mean squared reconstruction error (higher is better)."""
+        """Negative mean squared reconstruction error (higher is better).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Input rows, with the columns seen in ``fit``.
+        y : None
+            Ignored; present for API consistency.
+
+        Returns
+        -------
+        float
+            ``-mean((predict(X) - X) ** 2)`` over all entries (whatever the
+            ``criterion``).
+        """
         X = self._check_X(X)
         return -float(np.mean((self.predict(X) - X) ** 2))
 

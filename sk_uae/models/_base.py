@@ -21,11 +21,14 @@ class UnsupervisedNet(SeededNetMixin, TransformerMixin, NeuralNet):
     Parameters
     ----------
     module : torch.nn.Module class or instance
-    random_state : int, RandomState or None, default=None
+        The module to train; a class is instantiated at fit with the
+        ``module__*`` parameters and ``input_dim`` from ``X``.
     *args, **kwargs
         Passed to :class:`skorch.NeuralNet`. ``iterator_train__shuffle``
-        defaults to True here (skorch's default is False): the training rows
-        are shuffled every epoch, by draws seeded from ``random_state``.
+        defaults to True here (skorch's default is False).
+    random_state : int, RandomState or None, default=None
+        Seeds the weight initialisation and the shuffling of the training
+        rows (and any other torch draw during training).
     """
 
     def __init__(self, module, *args, random_state=None, **kwargs):
@@ -42,9 +45,11 @@ class UnsupervisedNet(SeededNetMixin, TransformerMixin, NeuralNet):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            Training rows; cast to float32.
         y : None
             Ignored; present for API consistency.
-        **fit_params : passed to the module's forward.
+        **fit_params : dict
+            Passed on by skorch to the module's ``forward``.
 
         Returns
         -------
@@ -56,6 +61,17 @@ class UnsupervisedNet(SeededNetMixin, TransformerMixin, NeuralNet):
 
     def partial_fit(self, X, y=None, classes=None, **fit_params):
         """Continue training on ``X`` for ``max_epochs`` epochs; ``y`` is ignored.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training rows; cast to float32.
+        y : None
+            Ignored; present for API consistency.
+        classes : None
+            Ignored; present for API consistency.
+        **fit_params : dict
+            Passed on by skorch to the module's ``forward``.
 
         Returns
         -------

@@ -21,7 +21,9 @@ class TemperatureAnnealing(Callback):
     Parameters
     ----------
     start_temperature : float, default=10.0
+        Temperature of the first epoch; a positive finite number.
     end_temperature : float, default=0.1
+        Temperature of the last epoch; a positive finite number.
     """
 
     def __init__(self, start_temperature=10.0, end_temperature=0.1):
@@ -37,7 +39,20 @@ class TemperatureAnnealing(Callback):
         return self
 
     def temperature(self, epoch, n_epochs):
-        """Temperature of epoch ``epoch`` (0-based) out of ``n_epochs``."""
+        """Temperature of epoch ``epoch`` (0-based) out of ``n_epochs``.
+
+        Parameters
+        ----------
+        epoch : int
+            The epoch, 0-based; values outside ``[0, n_epochs - 1]`` give the
+            temperature of the nearer end.
+        n_epochs : int
+            Number of epochs of the schedule (the net's ``max_epochs``).
+
+        Returns
+        -------
+        float
+        """
         frac = epoch / (n_epochs - 1) if n_epochs > 1 else 1.0
         frac = min(max(frac, 0.0), 1.0)
         return self.start_temperature * (self.end_temperature / self.start_temperature) ** frac

@@ -34,17 +34,38 @@ class ClassifierNet(SeededNetMixin, NeuralNetClassifier):
     Parameters
     ----------
     module : torch.nn.Module class or instance, default=MLPClassifierModule
+        The classifier; it maps a batch to logits ``(B, n_classes)``. A
+        class is instantiated at fit with the ``module__*`` parameters and
+        ``input_dim`` and ``n_classes`` from the data.
+    *args
+        Positional arguments after ``module``, forwarded to
+        :class:`skorch.NeuralNetClassifier`. Its next positional parameter
+        is ``criterion``, which is always passed by keyword, so any argument
+        here raises ``TypeError``: give skorch parameters by keyword.
     criterion : torch loss class, default=torch.nn.CrossEntropyLoss
+        Training loss on the logits and the label indices.
     optimizer : torch optimizer class, default=torch.optim.Adam
+        Optimiser of the module's parameters (``optimizer__*`` for its
+        options).
     lr : float, default=1e-3
+        Learning rate of the optimiser.
     max_epochs : int, default=20
+        Epochs per ``fit`` (and per ``partial_fit`` call).
     batch_size : int, default=128
+        Rows per training step, and per chunk at inference; ``-1`` means all
+        rows at once.
     train_split : callable or None, default=None
         No validation split by default (skorch's default holds out 20 %).
     verbose : int, default=0
+        skorch's verbosity: ``0`` prints nothing, any positive value prints
+        skorch's table of the epoch's scores after every epoch (and notes
+        when the module is re-initialised). The history is recorded either
+        way.
     random_state : int, RandomState or None, default=None
         Seeds the weight initialisation and the shuffling of the training
-        rows (``iterator_train__shuffle=True`` by default here, unlike skorch).
+        rows (``iterator_train__shuffle=True`` by default here, unlike
+        skorch), and any other torch draw during training. ``None`` draws a
+        fresh seed at every fit.
     **kwargs
         Passed to :class:`skorch.NeuralNetClassifier` (``module__*``,
         ``optimizer__*``, ``callbacks``, ``device``, ``classes``...).
@@ -113,8 +134,12 @@ class ClassifierNet(SeededNetMixin, NeuralNetClassifier):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            Training rows; cast to float32.
         y : array-like of shape (n_samples,)
-        **fit_params : passed to the module's forward.
+            Class labels of any type, at least two classes; ``classes_``
+            are their sorted unique values (unless ``classes`` is set).
+        **fit_params : dict
+            Passed on by skorch to the module's ``forward``.
 
         Returns
         -------
@@ -126,6 +151,22 @@ class ClassifierNet(SeededNetMixin, NeuralNetClassifier):
 
     def partial_fit(self, X, y, classes=None, **fit_params):
         """Continue training for ``max_epochs`` epochs.
+
+        The first call (on an uninitialised net) initialises the module and
+        fixes ``classes_``; later calls keep the weights.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training rows; cast to float32.
+        y : array-like of shape (n_samples,)
+            Class labels, among ``classes_`` after the first call.
+        classes : array-like of shape (n_classes,), default=None
+            All the classes, sorted (as ``np.unique`` gives them), for a
+            first call whose ``y`` may not contain every class (sets the
+            ``classes`` parameter); ignored on later calls.
+        **fit_params : dict
+            Passed on by skorch to the module's ``forward``.
 
         Returns
         -------
@@ -153,6 +194,15 @@ class ClassifierNet(SeededNetMixin, NeuralNetClassifier):
     def encode_labels(self, y):
         """Indices into ``classes_`` of the labels ``y`` (int64).
 
+        Parameters
+        ----------
+        y : array-like of shape (n_samples,)
+            Class labels, elements of ``classes_``.
+
+        Returns
+        -------
+        ndarray of int64 of shape (n_samples,)
+
         Raises
         ------
         ValueError
@@ -177,19 +227,50 @@ class ClassifierNet(SeededNetMixin, NeuralNetClassifier):
 
         With two classes, as scikit-learn expects, the score of the second
         class: ``Z_1 - Z_0`` (positive means ``classes_[1]``).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Input rows, with the columns seen in ``fit``; cast to float32.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_classes) or (n_samples,), float32
         """
         z = self._logits(X)
         return z[:, 1] - z[:, 0] if z.shape[1] == 2 else z
 
     def predict_proba(self, X):
-        """Class probabilities (softmax of the logits), shape (n_samples, n_classes)."""
+        """Class probabilities (softmax of the logits), shape (n_samples, n_classes).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Input rows, with the columns seen in ``fit``; cast to float32.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_classes), float64
+            Columns in the order of ``classes_``.
+        """
         z = self._logits(X).astype(np.float64)
         z -= z.max(axis=1, keepdims=True)
         p = np.exp(z)
         return p / p.sum(axis=1, keepdims=True)
 
     def predict(self, X):
-        """Predicted labels (elements of ``classes_``)."""
+        """Predicted labels (elements of ``classes_``).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Input rows, with the columns seen in ``fit``; cast to float32.
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+            The class of the largest logit.
+        """
         idx = self._logits(X).argmax(axis=1)
         return self.classes_[idx]
 

@@ -65,12 +65,17 @@ class CNNClassifierModule(nn.Module):
     input_dim : int
         Flattened size; must equal ``prod(input_shape)``.
     n_classes : int
+        Number of classes, the output width (set from the labels by
+        ``ClassifierNet``).
     input_shape : tuple (C, H, W) or None, default=None
         Image shape; ``None`` means one square channel (``H = W = sqrt(d)``).
         ``H`` and ``W`` must be at least 4.
     filters : tuple of two ints, default=(16, 32)
-    kernel_size : int, default=3 (odd)
+        Output channels of the first and of the second convolution.
+    kernel_size : int, default=3
+        Side of the square kernels; odd, so that padding keeps the size.
     hidden_units : int, default=64
+        Width of the dense hidden layer (ReLU) before the output layer.
     """
 
     def __init__(self, input_dim, n_classes, input_shape=None, filters=(16, 32), kernel_size=3,

@@ -24,7 +24,9 @@ class ConcreteSelector(nn.Module):
     Parameters
     ----------
     input_dim : int
+        Number ``d`` of inputs to choose from.
     n_selected : int
+        Number ``K`` of selections (rows of ``logits``), the output width.
     temperature : float, default=10.0
         Initial temperature ``T`` (a buffer; see :meth:`set_temperature`).
     """
@@ -147,12 +149,27 @@ class ConcreteAutoencoderNet(AutoencoderNet):
     Parameters
     ----------
     module : torch.nn.Module class or instance, default=ConcreteAutoencoder
+        The concrete autoencoder; a class is instantiated at fit with the
+        ``module__*`` parameters and ``input_dim`` from ``X``.
+    *args
+        Positional arguments after ``module``, forwarded to
+        :class:`skorch.NeuralNet`. Its next positional parameter is
+        ``criterion``, which is always passed by keyword, so any argument
+        here raises ``TypeError``: give skorch parameters by keyword.
     start_temperature : float, default=10.0
+        Selector temperature of the first epoch (positive).
     end_temperature : float, default=0.1
+        Selector temperature of the last epoch (positive).
     lr : float, default=1e-2
+        Learning rate of the optimiser (Adam by default).
     max_epochs : int, default=100
+        Epochs per ``fit``; the annealing spans them.
     batch_size : int, default=128
+        Rows per training step, and per chunk at inference.
     random_state : int, RandomState or None, default=None
+        Seeds the weight initialisation, the shuffling of the batches and
+        the selector's Gumbel draws. ``None`` draws a fresh seed at every
+        fit.
     **kwargs
         Passed to :class:`~sk_uae.models.AutoencoderNet` (``module__n_selected``,
         ``module__hidden_units``, ``criterion``, ...).
@@ -216,6 +233,16 @@ class ConcreteAutoencoderNet(AutoencoderNet):
         return mask
 
     def transform(self, X):
-        """The selected columns ``X[:, selected_features_]``, shape (n_samples, n_selected)."""
+        """The selected columns ``X[:, selected_features_]``, shape (n_samples, n_selected).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Input rows, with the columns seen in ``fit``; cast to float32.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_selected), float32
+        """
         X = self._check_X(X)
         return X[:, self.selected_features_]

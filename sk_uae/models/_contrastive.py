@@ -25,6 +25,7 @@ def nt_xent(z1, z2, temperature=0.5, reduction="mean"):
     z1, z2 : torch.Tensor of shape (N, p)
         Projections of the two views (row ``i`` of each is sample ``i``).
     temperature : float, default=0.5
+        Temperature ``t`` dividing the cosine similarities (positive).
     reduction : {"mean", "none"}, default="mean"
         ``"none"`` returns the ``2N`` anchor losses (first the ``z1`` rows).
 
@@ -52,8 +53,11 @@ def nt_xent_bank(z1, z2, negatives, temperature=0.5):
     Parameters
     ----------
     z1, z2 : torch.Tensor of shape (B, p)
+        Projections of the two views (row ``i`` of each is sample ``i``).
     negatives : torch.Tensor of shape (M, p)
+        Projections of the fixed negatives, shared by every sample.
     temperature : float, default=0.5
+        Temperature ``t`` dividing the cosine similarities (positive).
 
     Returns
     -------
@@ -74,9 +78,12 @@ def nt_xent_bank(z1, z2, negatives, temperature=0.5):
 class NTXentLoss(nn.Module):
     """NT-Xent as a torch criterion: ``NTXentLoss(temperature)(z1, z2)``.
 
+    The mean of :func:`nt_xent` over the ``2N`` anchors.
+
     Parameters
     ----------
     temperature : float, default=0.5
+        Temperature ``t`` dividing the cosine similarities (positive).
     """
 
     def __init__(self, temperature=0.5):
@@ -124,6 +131,8 @@ class MLPEncoder(_ContrastiveModule):
         Widths of the encoder's layers (Linear + ReLU each); the last one is
         the representation.
     projection_dim : int, default=32
+        Output width of the projection head (Linear, ReLU, Linear) on which
+        the NT-Xent loss is computed.
     """
 
     def __init__(self, input_dim, hidden_units=(128, 64), projection_dim=32):
@@ -156,8 +165,12 @@ class ConvEncoder(_ContrastiveModule):
     input_shape : tuple (C, H, W) or None, default=None
         ``None`` means one square channel. ``H`` and ``W`` at least 2.
     filters : tuple of two ints, default=(16, 32)
+        Output channels of the first and of the second convolution.
     representation_dim : int, default=64
+        Width of the representation (the output of ``encode``).
     projection_dim : int, default=32
+        Output width of the projection head (Linear, ReLU, Linear) on which
+        the NT-Xent loss is computed.
     """
 
     def __init__(self, input_dim, input_shape=None, filters=(16, 32), representation_dim=64,
@@ -202,21 +215,45 @@ class ContrastiveNet(UnsupervisedNet):
     ----------
     module : torch.nn.Module class or instance, default=MLPEncoder
         Maps ``(B, d)`` to ``(projection, representation)`` and has
-        ``encode``; :class:`MLPEncoder` or :class:`ConvEncoder`.
+        ``encode``; :class:`MLPEncoder` or :class:`ConvEncoder`. A class is
+        instantiated at fit with the ``module__*`` parameters and
+        ``input_dim`` from ``X``.
+    *args
+        Positional arguments after ``module``, forwarded to
+        :class:`skorch.NeuralNet`. Its next positional parameter is
+        ``criterion``, which is always passed by keyword, so any argument
+        here raises ``TypeError``: give skorch parameters by keyword.
     augmentation : augmentation object or None, default=None
         ``None``: :class:`ImageAugment` of the module's ``input_shape`` when
         it has one (:class:`ConvEncoder`), else :class:`TabularAugment`.
     n_negatives : int, default=256
+        Number of training rows kept as ``negatives_`` (all rows when there
+        are fewer), the bank of negatives of the attack objective.
     criterion : torch loss class, default=NTXentLoss
+        Loss of the two views' projections (``criterion__temperature``
+        sets its temperature).
     optimizer : torch optimizer class, default=torch.optim.Adam
+        Optimiser of the module's parameters (``optimizer__*`` for its
+        options).
     lr : float, default=1e-3
+        Learning rate of the optimiser.
     max_epochs : int, default=20
+        Epochs per ``fit`` (and per ``partial_fit`` call).
     batch_size : int, default=256
+        Rows per training step (each gives two views), and per chunk at
+        inference and in :meth:`score`.
     train_split : callable or None, default=None
+        No validation split by default (skorch's default holds out 20 %).
     verbose : int, default=0
+        skorch's verbosity: ``0`` prints nothing, any positive value prints
+        skorch's table of the epoch's scores after every epoch (and notes
+        when the module is re-initialised). The history is recorded either
+        way.
     random_state : int, RandomState or None, default=None
         Seeds the weights, the batch shuffling, the augmentations and the
-        choice of ``negatives_``.
+        choice of ``negatives_``; an int also seeds the augmentation draws
+        of the attack objective (:meth:`uae_objective`). ``None`` draws a
+        fresh seed at every fit.
     **kwargs
         Passed to :class:`skorch.NeuralNet` (``module__*``, ...).
 
@@ -294,11 +331,31 @@ class ContrastiveNet(UnsupervisedNet):
 
     # --------------------------------------------------------------- sklearn API
     def transform(self, X):
-        """Encoder representations of ``X``, shape (n_samples, representation_dim)."""
+        """Encoder representations of ``X``, shape (n_samples, representation_dim).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Input rows, with the columns seen in ``fit``; cast to float32.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, representation_dim), float32
+        """
         return self._apply(lambda xb: self.module_.encode(xb), X)
 
     def predict(self, X):
-        """Projection-head outputs of ``X`` (what the NT-Xent loss compares)."""
+        """Projection-head outputs of ``X`` (what the NT-Xent loss compares).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Input rows, with the columns seen in ``fit``; cast to float32.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, projection_dim), float32
+        """
         return self._apply(lambda xb: self.module_(xb)[0], X)
 
     def predict_proba(self, X):  # skorch alias; projections are no probabilities
@@ -315,9 +372,11 @@ class ContrastiveNet(UnsupervisedNet):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            Input rows, with the columns seen in ``fit``; cast to float32.
         y : None
             Ignored.
         seed : int, default=0
+            Seed of the ``torch.Generator`` that draws the views.
 
         Returns
         -------

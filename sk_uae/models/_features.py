@@ -14,6 +14,7 @@ def first_layer_features(module):
     Parameters
     ----------
     module : torch.nn.Module
+        The (fitted) model's module, e.g. an estimator's ``module_``.
 
     Returns
     -------

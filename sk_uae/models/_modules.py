@@ -93,7 +93,9 @@ class SparseAutoencoder(DenseAutoencoder):
     input_dim, hidden_units, activation, output_activation
         As :class:`DenseAutoencoder` (the activation must lie in (0, 1)).
     sparsity_target : float, default=0.1
+        Target mean activation ``rho`` of every code unit, in (0, 1).
     sparsity_weight : float, default=3.0
+        Weight of the KL penalty in the training loss.
     """
 
     def __init__(self, input_dim, hidden_units=128, activation="sigmoid",
@@ -126,7 +128,10 @@ class ConvAutoencoder(nn.Module):
         Image shape; ``None`` means one square channel (``H = W = sqrt(d)``).
         ``H`` and ``W`` must be divisible by 4.
     filters : tuple of two ints, default=(16, 8)
-    kernel_size : int, default=5 (odd)
+        Output channels of the first and of the second encoder convolution
+        (the decoder mirrors them).
+    kernel_size : int, default=5
+        Side of the square kernels; odd, so that padding keeps the size.
     """
 
     def __init__(self, input_dim, input_shape=None, filters=(16, 8), kernel_size=5):

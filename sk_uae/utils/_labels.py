@@ -9,8 +9,11 @@ def labels_to_indices(y, classes):
     Parameters
     ----------
     y : array-like of shape (n_samples,)
+        Class labels to encode.
     classes : array-like of shape (n_classes,) or None
-        ``None`` means the labels already are indices (integers).
+        Sorted class labels (a fitted classifier's ``classes_``); label
+        ``classes[i]`` becomes ``i``. ``None`` means the labels already are
+        indices (integers), returned as int64.
 
     Returns
     -------

@@ -53,6 +53,18 @@ def seed_from_random_state(random_state):
 
     An int gives the same seed every time; ``None`` or a ``RandomState``
     instance give a fresh draw (the usual scikit-learn semantics).
+
+    Parameters
+    ----------
+    random_state : int, RandomState instance or None
+        An int is reduced modulo ``2**31 - 1`` and returned; ``None`` draws
+        from NumPy's global random state, a ``RandomState`` instance from
+        itself (advancing it).
+
+    Returns
+    -------
+    int
+        A seed in ``[0, 2**31 - 1)``.
     """
     if isinstance(random_state, (int, np.integer)) and not isinstance(random_state, bool):
         return int(random_state) % _MAX_SEED
@@ -66,6 +78,15 @@ def torch_seed(seed, device=None):
     Used around code we do not own (skorch's training loop, module
     initialisation) so that ``random_state`` makes it repeatable without
     changing the caller's global random state.
+
+    Parameters
+    ----------
+    seed : int
+        Seed given to :func:`torch.manual_seed` on entering the block.
+    device : str, torch.device or None, default=None
+        When a CUDA device, its generator is saved and restored as well;
+        otherwise only the CPU generator is forked (``torch.manual_seed``
+        still seeds every device).
     """
     devices = []
     if device is not None and torch.device(device).type == "cuda":
