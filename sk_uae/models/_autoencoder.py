@@ -49,14 +49,10 @@ class AutoencoderNet(UnsupervisedNet):
         when the module is re-initialised). The history is recorded either
         way.
     random_state : int, RandomState or None, default=None
-<<<<<<< HEAD
         Seeds the weight initialisation and the shuffling of the training
-        rows (``iterator_train__shuffle=True`` by default here, unlike skorch).
-=======
-        Seeds the weight initialisation and the shuffling of the batches
-        (and any other torch draw during training). ``None`` draws a fresh
-        seed at every fit.
->>>>>>> docstrings
+        rows (``iterator_train__shuffle=True`` by default here, unlike
+        skorch), and any other torch draw during training. ``None`` draws a
+        fresh seed at every fit.
     **kwargs
         Passed to :class:`skorch.NeuralNet` (``module__*``,
         ``optimizer__*``, ``callbacks``, ``device``...).

@@ -167,7 +167,7 @@ class ConcreteAutoencoderNet(AutoencoderNet):
     batch_size : int, default=128
         Rows per training step, and per chunk at inference.
     random_state : int, RandomState or None, default=None
-        Seeds the weight initialisation, the shuffling of the batches and
+        Seeds the weight initialisation, the shuffling of the training rows and
         the selector's Gumbel draws. ``None`` draws a fresh seed at every
         fit.
     **kwargs
