@@ -78,6 +78,7 @@ sphinx_gallery_conf = {
     "reset_modules": ("matplotlib",),
     "show_memory": False,
     "min_reported_time": 5,
+    "capture_repr": (),  # printed output only, no estimator reprs
 }
 
 # Examples run in this process: one torch thread keeps timings steady on

@@ -43,9 +43,9 @@ print(X_train.shape, X_test.shape)
 # The pipeline
 # ------------
 # A dense autoencoder with a 32-unit sigmoid code, trained 20 epochs in batches
-# of 50 rows. skorch does not shuffle the training rows unless asked;
-# ``iterator_train__shuffle=True`` (a skorch parameter) does, and the shuffling
-# is seeded like the rest of the training. The attack is
+# of 50 rows; the nets of :mod:`sk_uae.models` shuffle the training rows every
+# epoch (``iterator_train__shuffle=True`` by default, unlike plain skorch),
+# seeded like the rest of the training. The attack is
 # :class:`sk_uae.attacks.MinMaxMINE` with a step size of 0.1 and 12 iterations
 # (the defaults are 0.01 and 40; the larger step lets the examples reach the
 # ``eps`` box in few iterations, so that ``eps`` actually matters).
@@ -53,7 +53,7 @@ print(X_train.shape, X_test.shape)
 # rows and every draw of the attack.
 
 autoencoder = AutoencoderNet(DenseAutoencoder, module__hidden_units=32, max_epochs=20,
-                             batch_size=50, lr=1e-2, iterator_train__shuffle=True)
+                             batch_size=50, lr=1e-2)
 pipe = Pipeline([
     ("augment", UAEAugmenter(autoencoder, MinMaxMINE(eps=0.1, lr=0.1, max_iter=12),
                              random_state=0)),

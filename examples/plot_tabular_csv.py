@@ -75,7 +75,7 @@ Xs_test = scaler.transform(X_test).astype(np.float32)
 # estimate and the distortions.
 
 autoencoder = AutoencoderNet(DenseAutoencoder, module__hidden_units=8, max_epochs=100,
-                             batch_size=64, lr=1e-2, iterator_train__shuffle=True,
+                             batch_size=64, lr=1e-2,
                              random_state=0)
 gen = UAEGenerator(autoencoder, MinMaxMINE(max_iter=20), random_state=0).fit(Xs_train)
 ae = gen.estimator_
