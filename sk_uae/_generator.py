@@ -11,6 +11,7 @@ import numpy as np
 import torch
 from joblib import Parallel, delayed, effective_n_jobs
 from sklearn.base import BaseEstimator, TransformerMixin, clone
+from sklearn.frozen import FrozenEstimator
 from sklearn.utils._param_validation import HasMethods, Interval
 from sklearn.utils.validation import check_consistent_length, check_is_fitted, validate_data
 from tqdm.auto import tqdm
@@ -42,7 +43,11 @@ class UAEGenerator(TransformerMixin, BaseEstimator):
         ``None`` means ``MinMaxMINE()``. Its parameters are reachable as
         ``attack__<name>``.
     prefit : bool, default=False
-        Use ``estimator`` as already fitted instead of fitting a clone.
+        Use ``estimator`` as already fitted instead of fitting a clone. Like
+        scikit-learn's ``prefit`` options it does not survive ``clone`` (a
+        clone's estimator is unfitted); under ``GridSearchCV`` or
+        ``cross_validate`` pass ``sklearn.frozen.FrozenEstimator(model)`` as
+        ``estimator`` instead, which is used as it is, never refitted.
     batch_size : int, default=64
         Rows attacked together. Results do not depend on it.
     device : str, default="cpu"
@@ -139,7 +144,11 @@ class UAEGenerator(TransformerMixin, BaseEstimator):
         if self.prefit:
             if self.estimator is None:
                 raise ValueError("prefit=True needs a fitted `estimator`; got None.")
-            check_is_fitted(self.estimator)
+            check_is_fitted(
+                self.estimator,
+                msg=("prefit=True needs a fitted `estimator`, but %(name)s is not fitted. "
+                     "clone() (e.g. in GridSearchCV) unfits it; wrap a fitted model in "
+                     "sklearn.frozen.FrozenEstimator instead of using prefit=True there."))
             n_in = getattr(self.estimator, "n_features_in_", X.shape[1])
             if n_in != X.shape[1]:
                 raise ValueError(
@@ -460,6 +469,10 @@ def fit_clone(estimator, X, y, seed):
     The seed goes to the clone's ``random_state`` when it has one left at
     ``None``, and seeds torch around the fit for models that have none.
     """
+    if isinstance(estimator, FrozenEstimator):
+        # a fitted model frozen by the user: used as it is, also after clone()
+        check_is_fitted(estimator.estimator)
+        return estimator.estimator
     est = clone(estimator) if estimator is not None else AutoencoderNet()
     if est.get_params().get("random_state", 0) is None:
         est.set_params(random_state=seed)

@@ -4,6 +4,7 @@ import pickle
 
 import numpy as np
 import pytest
+import torch
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import GridSearchCV
@@ -122,3 +123,22 @@ def test_verbose_2_logs_the_minmax_loop(small_ae, digits, caplog):
     lines = [r.getMessage() for r in caplog.records if r.name == "sk_uae"]
     assert len(lines) == 4  # iterations 0..3 of one batch
     assert "iteration 3" in lines[-1] and "mean c" in lines[-1] and "mean MI" in lines[-1]
+
+
+def test_frozen_estimator_survives_clone_and_grid_search(small_ae, digits):
+    from sklearn.frozen import FrozenEstimator
+
+    X = digits[0][:120]
+    before = {k: v.clone() for k, v in small_ae.module_.state_dict().items()}
+    gen = UAEGenerator(FrozenEstimator(small_ae), fast_attack(max_iter=2), random_state=0)
+    assert clone(gen).fit(X).estimator_ is small_ae
+    search = GridSearchCV(gen, {"attack__eps": [0.05, 0.2]}, cv=2).fit(X)
+    assert search.best_estimator_.estimator_ is small_ae
+    after = small_ae.module_.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before), "the frozen model was refitted"
+
+
+def test_prefit_after_clone_names_the_way_out(small_ae, digits):
+    gen = UAEGenerator(small_ae, fast_attack(max_iter=2), prefit=True)
+    with pytest.raises(NotFittedError, match="FrozenEstimator"):
+        clone(gen).fit(digits[0][:20])
