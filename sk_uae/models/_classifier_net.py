@@ -36,12 +36,8 @@ class ClassifierNet(SeededNetMixin, NeuralNetClassifier):
     module : torch.nn.Module class or instance, default=MLPClassifierModule
         The classifier; it maps a batch to logits ``(B, n_classes)``. A
         class is instantiated at fit with the ``module__*`` parameters and
-        ``input_dim`` and ``n_classes`` from the data.
-    *args
-        Positional arguments after ``module``, forwarded to
-        :class:`skorch.NeuralNetClassifier`. Its next positional parameter
-        is ``criterion``, which is always passed by keyword, so any argument
-        here raises ``TypeError``: give skorch parameters by keyword.
+        ``input_dim`` and ``n_classes`` from the data. The only positional
+        parameter: the others are keyword-only.
     criterion : torch loss class, default=torch.nn.CrossEntropyLoss
         Training loss on the logits and the label indices.
     optimizer : torch optimizer class, default=torch.optim.Adam
@@ -91,7 +87,7 @@ class ClassifierNet(SeededNetMixin, NeuralNetClassifier):
     def __init__(
         self,
         module=MLPClassifierModule,
-        *args,
+        *,
         criterion=torch.nn.CrossEntropyLoss,
         optimizer=torch.optim.Adam,
         lr=1e-3,
@@ -106,7 +102,6 @@ class ClassifierNet(SeededNetMixin, NeuralNetClassifier):
         kwargs.setdefault("iterator_train__shuffle", True)
         super().__init__(
             module,
-            *args,
             criterion=criterion,
             optimizer=optimizer,
             lr=lr,

@@ -217,12 +217,8 @@ class ContrastiveNet(UnsupervisedNet):
         Maps ``(B, d)`` to ``(projection, representation)`` and has
         ``encode``; :class:`MLPEncoder` or :class:`ConvEncoder`. A class is
         instantiated at fit with the ``module__*`` parameters and
-        ``input_dim`` from ``X``.
-    *args
-        Positional arguments after ``module``, forwarded to
-        :class:`skorch.NeuralNet`. Its next positional parameter is
-        ``criterion``, which is always passed by keyword, so any argument
-        here raises ``TypeError``: give skorch parameters by keyword.
+        ``input_dim`` from ``X``. The only positional parameter: the others
+        are keyword-only.
     augmentation : augmentation object or None, default=None
         ``None``: :class:`ImageAugment` of the module's ``input_shape`` when
         it has one (:class:`ConvEncoder`), else :class:`TabularAugment`.
@@ -273,10 +269,10 @@ class ContrastiveNet(UnsupervisedNet):
     (64, 8)
     """
 
-    def __init__(self, module=MLPEncoder, *args, augmentation=None, n_negatives=256,
+    def __init__(self, module=MLPEncoder, *, augmentation=None, n_negatives=256,
                  criterion=NTXentLoss, optimizer=torch.optim.Adam, lr=1e-3, max_epochs=20,
                  batch_size=256, train_split=None, verbose=0, random_state=None, **kwargs):
-        super().__init__(module, *args, criterion=criterion, optimizer=optimizer, lr=lr,
+        super().__init__(module, criterion=criterion, optimizer=optimizer, lr=lr,
                          max_epochs=max_epochs, batch_size=batch_size, train_split=train_split,
                          verbose=verbose, random_state=random_state, **kwargs)
         self.augmentation = augmentation
