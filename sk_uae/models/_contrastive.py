@@ -237,7 +237,7 @@ class ContrastiveNet(UnsupervisedNet):
         Epochs per ``fit`` (and per ``partial_fit`` call).
     batch_size : int, default=256
         Rows per training step (each gives two views), and per chunk at
-        inference and in :meth:`score`.
+        inference and in :meth:`score`; ``-1`` means all rows at once.
     train_split : callable or None, default=None
         No validation split by default (skorch's default holds out 20 %).
     verbose : int, default=0
@@ -363,7 +363,8 @@ class ContrastiveNet(UnsupervisedNet):
         Two views of every row are drawn from a ``torch.Generator`` seeded
         with ``seed`` (so nets with the same augmentation are scored on the
         same views); NT-Xent is averaged over consecutive chunks of
-        ``batch_size`` rows, the training setting.
+        ``batch_size`` rows, the training setting (one chunk of all rows
+        when ``batch_size=-1``).
 
         Parameters
         ----------
@@ -379,12 +380,14 @@ class ContrastiveNet(UnsupervisedNet):
         float
         """
         X = self._check_X(X)
+        self._check_runtime_params()
+        step = self.batch_size if self.batch_size != -1 else max(1, X.shape[0])
         self.module_.eval()
         generator = torch.Generator().manual_seed(int(seed))
         total = 0.0
         with torch.no_grad():
-            for start in range(0, X.shape[0], self.batch_size):
-                xb = X[start : start + self.batch_size]
+            for start in range(0, X.shape[0], step):
+                xb = X[start : start + step]
                 total += float(self._views_loss(xb, generator)) * xb.shape[0]
         return -total / max(X.shape[0], 1)
 
