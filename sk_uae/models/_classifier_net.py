@@ -20,7 +20,8 @@ class ClassifierNet(SeededNetMixin, NeuralNetClassifier):
     * the module outputs **logits** and the default criterion is
       ``torch.nn.CrossEntropyLoss``; ``predict_proba`` applies the softmax;
     * labels of any type are accepted: ``classes_`` are the sorted unique
-      labels of ``y`` and ``predict`` returns them (not indices);
+      labels of ``y`` (or the ``classes`` parameter, in its order) and
+      ``predict`` returns them (not indices);
     * the module's ``input_dim`` and ``n_classes`` are taken from the data at
       fit time;
     * ``X`` is validated and cast to float32; ``random_state`` seeds the
@@ -65,6 +66,8 @@ class ClassifierNet(SeededNetMixin, NeuralNetClassifier):
     **kwargs
         Passed to :class:`skorch.NeuralNetClassifier` (``module__*``,
         ``optimizer__*``, ``callbacks``, ``device``, ``classes``...).
+        ``classes``, in any order, fixes ``classes_`` and so the order of
+        the logit and probability columns.
 
     Attributes
     ----------
@@ -157,9 +160,10 @@ class ClassifierNet(SeededNetMixin, NeuralNetClassifier):
         y : array-like of shape (n_samples,)
             Class labels, among ``classes_`` after the first call.
         classes : array-like of shape (n_classes,), default=None
-            All the classes, sorted (as ``np.unique`` gives them), for a
-            first call whose ``y`` may not contain every class (sets the
-            ``classes`` parameter); ignored on later calls.
+            All the classes, for a first call whose ``y`` may not contain
+            every class (sets the ``classes`` parameter; their order is the
+            order of ``classes_`` and of the output columns); ignored on
+            later calls.
         **fit_params : dict
             Passed on by skorch to the module's ``forward``.
 
