@@ -236,15 +236,26 @@ def similarity(X, X_adv, *, image_shape=None, reduce="mean", **kwargs):
     reduce : {"mean", None}, default="mean"
         ``"mean"`` returns the mean over rows; ``None`` the per-row values.
     **kwargs
-        Passed to :func:`ssim` (``data_range``, ``win_size``); ignored
-        without ``image_shape``.
+        Passed to :func:`ssim` (``data_range``, ``win_size``); only with
+        ``image_shape`` (cosine similarity takes none).
 
     Returns
     -------
     float or ndarray of shape (n_samples,)
+
+    Raises
+    ------
+    TypeError
+        If keyword arguments are given without ``image_shape``.
     """
     if image_shape is not None:
         return ssim(X, X_adv, image_shape, reduce=reduce, **kwargs)
+    if kwargs:
+        raise TypeError(
+            f"similarity got keyword arguments {sorted(kwargs)} that only SSIM takes, but "
+            "image_shape is None (cosine similarity); pass image_shape=(H, W) or "
+            "(C, H, W) for SSIM, or drop them."
+        )
     return cosine_similarity(X, X_adv, reduce=reduce)
 
 

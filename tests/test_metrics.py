@@ -66,6 +66,16 @@ def test_cosine_similarity_and_dispatch(rng):
     assert similarity(Z, Z, image_shape=(2, 2)) == pytest.approx(1)
 
 
+def test_similarity_refuses_ssim_options_without_image_shape(rng):
+    X = rng.rand(4, 16)
+    # win_size=4 (even: invalid for SSIM) used to be dropped silently
+    with pytest.raises(TypeError, match=r"\['data_range', 'win_size'\].*image_shape is None"):
+        similarity(X, X, win_size=4, data_range=2.0)
+    with pytest.raises(ValueError, match="win_size"):
+        similarity(X, X, image_shape=(4, 4), win_size=4)
+    assert similarity(X, X, image_shape=(4, 4), win_size=3) == pytest.approx(1)
+
+
 def test_mine_similarity_ranks_small_noise_above_large_noise(rng):
     X = rng.rand(8, 64)
     small = mine_similarity(X, X + 0.05 * rng.randn(*X.shape), n_steps=100)
