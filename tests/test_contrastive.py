@@ -160,6 +160,21 @@ def test_resolve_objective_picks_the_contrastive_objective(small_contrastive, sm
                       ReconstructionObjective)
 
 
+def test_resolve_objective_refuses_targeted_or_confidence_for_the_own_objective(
+        small_contrastive, digits):
+    # both used to be dropped silently (the reconstruction objective already
+    # raised on targeted=True)
+    with pytest.raises(ValueError, match="ContrastiveNet supplies its own objective.*"
+                                         "targeted=True"):
+        resolve_objective(small_contrastive, targeted=True)
+    with pytest.raises(ValueError, match="confidence=0.5"):
+        resolve_objective(small_contrastive, confidence=0.5)
+    gen = UAEGenerator(small_contrastive, fast_attack(targeted=True), prefit=True,
+                       random_state=0).fit(digits[0][:8])
+    with pytest.raises(ValueError, match="targeted=True"):
+        gen.generate(digits[0][:8])
+
+
 def test_contrastive_objective_is_zero_at_x_and_per_sample(small_contrastive, digits):
     small_contrastive.module_.eval()
     obj = resolve_objective(small_contrastive)
