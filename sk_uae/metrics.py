@@ -236,34 +236,51 @@ def similarity(X, X_adv, *, image_shape=None, reduce="mean", **kwargs):
     reduce : {"mean", None}, default="mean"
         ``"mean"`` returns the mean over rows; ``None`` the per-row values.
     **kwargs
-        Passed to :func:`ssim` (``data_range``, ``win_size``); ignored
-        without ``image_shape``.
+        Passed to :func:`ssim` (``data_range``, ``win_size``); only with
+        ``image_shape`` (cosine similarity takes none).
 
     Returns
     -------
     float or ndarray of shape (n_samples,)
+
+    Raises
+    ------
+    TypeError
+        If keyword arguments are given without ``image_shape``.
     """
     if image_shape is not None:
         return ssim(X, X_adv, image_shape, reduce=reduce, **kwargs)
+    if kwargs:
+        raise TypeError(
+            f"similarity got keyword arguments {sorted(kwargs)} that only SSIM takes, but "
+            "image_shape is None (cosine similarity); pass image_shape=(H, W) or "
+            "(C, H, W) for SSIM, or drop them."
+        )
     return cosine_similarity(X, X_adv, reduce=reduce)
 
 
 def robust_accuracy(classifier, X, y, attack, *, batch_size=64, random_state=0, device="cpu"):
-    """Accuracy of a fitted classifier on adversarial inputs of ``attack``.
+    """Accuracy of a fitted classifier on adversarial inputs of an untargeted ``attack``.
 
     Parameters
     ----------
     classifier : fitted classifier
-        The classifier whose accuracy is measured; when ``attack`` is an
-        attack object it is also the attacked model and must expose its
-        torch module as ``module_`` (e.g. :class:`~sk_uae.models.ClassifierNet`).
+        The classifier whose accuracy is measured. When ``attack`` is an
+        attack object it is also the attacked model: a fitted torch net that
+        exposes its module as ``module_`` (e.g.
+        :class:`~sk_uae.models.ClassifierNet`) or a fitted
+        :class:`~sk_uae.UAEAugmenter` around one (its ``estimator_`` is
+        attacked). Any fitted classifier with ``predict`` works with a
+        generator as ``attack``.
     X : array-like of shape (n_samples, n_features)
         Clean inputs to attack.
     y : array-like of shape (n_samples,)
-        True labels; an untargeted attack is run against them.
+        True labels; the attack is run against them (untargeted) and the
+        accuracy measured on them.
     attack : BaseAttack or fitted UAEGenerator
-        A generator is used as it is (its own estimator is attacked, but the
-        accuracy is that of ``classifier``: a transfer attack when they differ).
+        An untargeted attack. A generator is used as it is (its own estimator
+        is attacked, but the accuracy is that of ``classifier``: a transfer
+        attack when they differ).
     batch_size : int, default=64
         Rows attacked together by the generator built around an attack
         object (ignored for a generator).
@@ -276,13 +293,46 @@ def robust_accuracy(classifier, X, y, attack, *, batch_size=64, random_state=0, 
     Returns
     -------
     float
+
+    Raises
+    ------
+    ValueError
+        If the attack is targeted (``targeted=True``): ``y`` would be taken
+        as the targets, so the attack would push every row towards its true
+        class.
+    TypeError
+        If ``attack`` is an attack object and ``classifier`` (or the
+        ``estimator_`` of a UAEAugmenter) has no torch module ``module_``.
     """
+    from sklearn.utils.validation import check_is_fitted
+
+    from ._augmenter import UAEAugmenter
     from ._generator import UAEGenerator
 
+    attack_obj = attack._attack() if isinstance(attack, UAEGenerator) else attack
+    if getattr(attack_obj, "targeted", False):
+        raise ValueError(
+            f"robust_accuracy needs an untargeted attack; got {type(attack_obj).__name__} with "
+            "targeted=True, which would take the true labels y as targets. Use targeted=False "
+            "(or attack_success_rate with the targets for a targeted attack)."
+        )
     if isinstance(attack, UAEGenerator):
         gen = attack
     else:
-        gen = UAEGenerator(classifier, attack=attack, prefit=True, batch_size=batch_size,
+        model = classifier
+        if isinstance(classifier, UAEAugmenter):
+            check_is_fitted(classifier, "estimator_")
+            model = classifier.estimator_
+        check_is_fitted(model)
+        if not isinstance(getattr(model, "module_", None), torch.nn.Module):
+            raise TypeError(
+                "robust_accuracy attacks classifier itself when attack is an attack object, so "
+                "classifier must be a fitted torch net with its module as `module_` (e.g. "
+                "sk_uae.models.ClassifierNet) or a fitted UAEAugmenter around one; got "
+                f"{type(classifier).__name__}. For another model pass a fitted UAEGenerator as "
+                "attack (a transfer attack)."
+            )
+        gen = UAEGenerator(model, attack=attack, prefit=True, batch_size=batch_size,
                            random_state=random_state, device=device).fit(X)
     X_adv = gen.generate(X, y, return_info=False)
     return float(accuracy_score(y, classifier.predict(X_adv)))

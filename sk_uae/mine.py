@@ -29,6 +29,8 @@ import math
 import numpy as np
 import torch
 
+from .utils import resolve_device
+
 __all__ = [
     "dv_lower_bound",
     "StatisticsNetworks",
@@ -435,13 +437,14 @@ def estimate_mi(
         Seeds projections, initial weights and shuffles (shared by all rows,
         so the result of a row does not depend on the batching).
     device : str or torch.device, default="cpu"
-        Torch device of the computation (``"cpu"``, ``"cuda"`` or
-        ``"cuda:<i>"``; ``"auto"`` is not accepted here).
+        Torch device of the computation: ``"cpu"``, ``"cuda"``,
+        ``"cuda:<i>"`` or ``"auto"`` (CUDA when available, else the CPU).
 
     Returns
     -------
     ndarray of shape (n_samples,)
     """
+    device = resolve_device(device)
     X = torch.as_tensor(np.asarray(X, dtype=np.float32))
     X_other = torch.as_tensor(np.asarray(X_other, dtype=np.float32))
     if X.shape != X_other.shape or X.dim() != 2:

@@ -130,6 +130,19 @@ def test_conv_encoder_and_default_image_augmentation(digits):
         ContrastiveNet(ConvEncoder, module__input_shape=(1, 4, 4), max_epochs=1).fit(X)
 
 
+def test_score_batch_size_minus_one_is_one_chunk_of_all_rows(digits):
+    import copy
+
+    X = digits[0][:40]
+    net = ContrastiveNet(module__hidden_units=(8,), module__projection_dim=4, max_epochs=1,
+                         batch_size=16, random_state=0).fit(X)
+    whole = copy.deepcopy(net).set_params(batch_size=len(X)).score(X)
+    assert whole < 0  # NT-Xent is positive; range(0, n, -1) used to give -0.0
+    assert net.set_params(batch_size=-1).score(X) == pytest.approx(whole, rel=1e-6)
+    with pytest.raises(ValueError, match="batch_size must be a positive integer"):
+        net.set_params(batch_size=0).score(X)
+
+
 # ------------------------------------------------------------ attack objective
 @pytest.fixture(scope="module")
 def small_contrastive(digits):
@@ -145,6 +158,21 @@ def test_resolve_objective_picks_the_contrastive_objective(small_contrastive, sm
     assert isinstance(resolve_objective(small_ae), ReconstructionObjective)
     assert isinstance(resolve_objective(small_contrastive, "reconstruction"),
                       ReconstructionObjective)
+
+
+def test_resolve_objective_refuses_targeted_or_confidence_for_the_own_objective(
+        small_contrastive, digits):
+    # both used to be dropped silently (the reconstruction objective already
+    # raised on targeted=True)
+    with pytest.raises(ValueError, match="ContrastiveNet supplies its own objective.*"
+                                         "targeted=True"):
+        resolve_objective(small_contrastive, targeted=True)
+    with pytest.raises(ValueError, match="confidence=0.5"):
+        resolve_objective(small_contrastive, confidence=0.5)
+    gen = UAEGenerator(small_contrastive, fast_attack(targeted=True), prefit=True,
+                       random_state=0).fit(digits[0][:8])
+    with pytest.raises(ValueError, match="targeted=True"):
+        gen.generate(digits[0][:8])
 
 
 def test_contrastive_objective_is_zero_at_x_and_per_sample(small_contrastive, digits):

@@ -205,6 +205,16 @@ def test_random_init_is_seeded_and_array_init_checked():
         LMNNPL(init=np.eye(3)).fit(X, y)
 
 
+def test_pgd_refuses_a_low_rank_init_instead_of_ignoring_its_rows():
+    X, y = _data(seed=7)
+    # used to fit silently with components_ of shape (5, 5)
+    with pytest.raises(ValueError, match=r"init has shape \(2, 5\), but solver='pgd'.*"
+                                         r"solver='factor'"):
+        LMNNPL(init=np.eye(5)[:2], max_iter=5).fit(X, y)
+    square = LMNNPL(init=2 * np.eye(5), max_iter=5).fit(X, y)
+    assert square.components_.shape == (5, 5)
+
+
 # --- input checks ---------------------------------------------------------------------
 
 def test_one_class_is_rejected():

@@ -66,6 +66,16 @@ def test_cosine_similarity_and_dispatch(rng):
     assert similarity(Z, Z, image_shape=(2, 2)) == pytest.approx(1)
 
 
+def test_similarity_refuses_ssim_options_without_image_shape(rng):
+    X = rng.rand(4, 16)
+    # win_size=4 (even: invalid for SSIM) used to be dropped silently
+    with pytest.raises(TypeError, match=r"\['data_range', 'win_size'\].*image_shape is None"):
+        similarity(X, X, win_size=4, data_range=2.0)
+    with pytest.raises(ValueError, match="win_size"):
+        similarity(X, X, image_shape=(4, 4), win_size=4)
+    assert similarity(X, X, image_shape=(4, 4), win_size=3) == pytest.approx(1)
+
+
 def test_mine_similarity_ranks_small_noise_above_large_noise(rng):
     X = rng.rand(8, 64)
     small = mine_similarity(X, X + 0.05 * rng.randn(*X.shape), n_steps=100)
@@ -83,6 +93,36 @@ def test_robust_accuracy_is_one_minus_success_on_correct_rows(small_clf, clf_row
     assert acc == pytest.approx(1 - info["success"].mean(), abs=1 / len(y))
     assert robust_accuracy(small_clf, X, y, gen) == acc
     assert robust_accuracy(small_clf, X, y, GaussianNoise(sigma=0.0)) == 1.0
+
+
+def test_robust_accuracy_of_an_augmenter_and_bad_classifiers(small_clf, clf_rows):
+    from sklearn.linear_model import LogisticRegression
+
+    from sk_uae import UAEAugmenter
+    from sk_uae.models import ClassifierNet
+
+    X, y = clf_rows
+    attack = PGD(eps=0.1, eps_step=0.02, max_iter=5)
+    net = ClassifierNet(module__hidden_units=(16,), max_epochs=3, lr=1e-2, random_state=0)
+    aug = UAEAugmenter(net, attack=PGD(eps=0.1, max_iter=2), random_state=0).fit(X, y)
+    # used to fail with "'UAEAugmenter' object has no attribute 'module_'"
+    assert robust_accuracy(aug, X, y, attack) == robust_accuracy(aug.estimator_, X, y, attack)
+    with pytest.raises(TypeError, match="got LogisticRegression.*UAEGenerator"):
+        robust_accuracy(LogisticRegression().fit(X, y), X, y, attack)
+    gen = UAEGenerator(small_clf, attack=attack, prefit=True, random_state=0).fit(X)
+    assert 0 <= robust_accuracy(LogisticRegression().fit(X, y), X, y, gen) <= 1  # transfer
+
+
+def test_robust_accuracy_refuses_targeted_attacks(small_clf, clf_rows):
+    # y would be the targets: the attack pushed rows towards their true class
+    # and the "robust" accuracy exceeded the clean one
+    X, y = clf_rows
+    targeted = PGD(eps=0.1, eps_step=0.02, max_iter=5, targeted=True)
+    with pytest.raises(ValueError, match="untargeted attack; got PGD with targeted=True"):
+        robust_accuracy(small_clf, X, y, targeted)
+    gen = UAEGenerator(small_clf, attack=targeted, prefit=True).fit(X)
+    with pytest.raises(ValueError, match="targeted=True"):
+        robust_accuracy(small_clf, X, y, gen)
 
 
 def test_scorers_in_grid_search(digits):

@@ -110,3 +110,17 @@ def test_estimate_mi_orders_similarity_and_is_batch_invariant(rng):
     np.testing.assert_allclose(estimate_mi(X, near, batch_size=7, **kw), mi_near, atol=1e-5)
     with pytest.raises(ValueError, match="one shape"):
         estimate_mi(X, X[:3])
+
+
+def test_estimate_mi_and_mine_similarity_accept_device_auto(rng):
+    from sk_uae.metrics import mine_similarity
+
+    X = rng.rand(6, 10).astype(np.float32)
+    X_adv = X + 0.01
+    kw = dict(n_steps=3, n_pairs=4, pair_dim=3, hidden_sizes=(4, 2), random_state=0)
+    # "auto" used to reach torch.device("auto") and fail there
+    ref = estimate_mi(X, X_adv, device="cpu", **kw)
+    np.testing.assert_allclose(estimate_mi(X, X_adv, device="auto", **kw), ref, atol=1e-5)
+    assert mine_similarity(X, X_adv, device="auto", **kw) == pytest.approx(ref.mean(), abs=1e-5)
+    with pytest.raises(ValueError, match="device='tpu' is not a valid torch device"):
+        estimate_mi(X, X_adv, device="tpu", **kw)

@@ -69,3 +69,29 @@ def test_first_layer_features():
     assert first_layer_features(seq)(x).shape == (3, 3, 36)
     with pytest.raises(ValueError, match="random_projection"):
         first_layer_features(torch.nn.ReLU())
+
+
+@pytest.mark.parametrize("name", ["AutoencoderNet", "ClassifierNet", "ContrastiveNet",
+                                  "ConcreteAutoencoderNet"])
+def test_nets_have_no_varargs_and_clone(name):
+    # *args after module only ever raised "multiple values for argument
+    # 'criterion'"; every parameter after module is keyword-only
+    import inspect
+
+    from sklearn.base import clone
+
+    from sk_uae import models
+    from sk_uae.models._base import UnsupervisedNet
+
+    cls = getattr(models, name)
+    for klass in (cls, UnsupervisedNet):
+        kinds = {p.kind for p in inspect.signature(klass.__init__).parameters.values()}
+        assert inspect.Parameter.VAR_POSITIONAL not in kinds
+    with pytest.raises(TypeError, match="positional argument"):
+        cls(cls().module, torch.nn.MSELoss)
+    net = cls(lr=0.5, module__hidden_units=3, random_state=7)
+    params = net.get_params()
+    assert params["lr"] == 0.5 and params["module__hidden_units"] == 3
+    assert params["random_state"] == 7 and "args" not in params
+    copy = clone(net)
+    assert copy.get_params()["module__hidden_units"] == 3 and copy.lr == 0.5

@@ -87,6 +87,37 @@ def test_string_labels_map_through_classes(digits):
     assert np.all(pred[info["success"]] != ye[info["success"]])
 
 
+def test_labels_to_indices_follows_the_order_of_classes():
+    from sk_uae.utils import labels_to_indices
+
+    np.testing.assert_array_equal(labels_to_indices(["a", "b", "a"], ["b", "a"]), [1, 0, 1])
+    np.testing.assert_array_equal(labels_to_indices([3, 1, 2], [3, 2, 1]), [0, 2, 1])
+    mixed = np.array([1, "x"], dtype=object)  # not orderable: looked up one by one
+    np.testing.assert_array_equal(labels_to_indices(np.array(["x", 1], object), mixed), [1, 0])
+    with pytest.raises(ValueError, match=r"labels \['c'\] that are not among the classes"):
+        labels_to_indices(["a", "c"], ["b", "a"])
+    with pytest.raises(ValueError, match="not among the classes"):
+        labels_to_indices(np.array(["z"], object), mixed)
+
+
+def test_classifier_net_with_unsorted_classes(digits):
+    from sk_uae.models import ClassifierNet
+
+    X, y = digits
+    keep = y < 2
+    X, labels = X[keep][:200], np.where(y[keep][:200] == 0, "a", "b")
+    # used to fail in fit: labels_to_indices assumed sorted classes
+    clf = ClassifierNet(classes=["b", "a"], max_epochs=10, lr=1e-2, random_state=0)
+    clf.fit(X, labels)
+    np.testing.assert_array_equal(clf.classes_, ["b", "a"])
+    pred = clf.predict(X)
+    assert np.mean(pred == labels) > 0.95
+    np.testing.assert_array_equal(pred, clf.classes_[clf.predict_proba(X).argmax(axis=1)])
+    X_adv, info = _gen(clf, MinMaxMINE(**FAST)).generate(X[:16], labels[:16])
+    success = info["success"]
+    assert np.all(clf.predict(X_adv)[success] != labels[:16][success])
+
+
 def test_skorch_classifier_with_probability_outputs(digits):
     from skorch import NeuralNetClassifier
 

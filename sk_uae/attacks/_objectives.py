@@ -323,9 +323,13 @@ def resolve_objective(estimator, objective="auto", module=None, *, targeted=Fals
     module : torch.nn.Module, optional
         The module to bind (e.g. a copy on another device); defaults to
         ``estimator.module_``.
-    targeted, confidence
+    targeted : bool, default=False
         Passed to :class:`MarginObjective`. A targeted attack needs the margin
-        objective.
+        objective: ``ValueError`` for the reconstruction objective and for an
+        estimator's own objective (``uae_objective``).
+    confidence : float, default=0.0
+        Passed to :class:`MarginObjective`; a nonzero value with an
+        estimator's own objective (``uae_objective``) raises ``ValueError``.
 
     Returns
     -------
@@ -351,6 +355,13 @@ def resolve_objective(estimator, objective="auto", module=None, *, targeted=Fals
     own = getattr(estimator, "uae_objective", None)
     if objective == "auto":
         if own is not None:
+            if targeted or confidence != 0:
+                raise ValueError(
+                    "targeted=True and confidence need a classifier (the 'margin' objective); "
+                    f"the estimator {type(estimator).__name__} supplies its own objective "
+                    f"(uae_objective), which takes neither; got targeted={targeted!r}, "
+                    f"confidence={confidence!r}."
+                )
             return own(module)
         objective = "margin" if is_classifier(estimator) else "reconstruction"
     if objective == "reconstruction":

@@ -76,14 +76,18 @@ class LMNNPL(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         (eigendecomposition onto the PSD cone each step), step size times 1.01
         after a decrease of the objective and times 0.5 after an increase, at least
         50 iterations, stop when the objective changes by less than ``tol``
-        (relative) over 5 iterations. ``"factor"``: L-BFGS-B on ``L`` directly
-        (``M = L^T L`` is PSD by construction, no eigendecomposition).
+        (relative) over 5 iterations; ``components_`` is square
+        (``n_components = n_features``). ``"factor"``: L-BFGS-B on ``L``
+        directly (``M = L^T L`` is PSD by construction, no
+        eigendecomposition); ``components_`` has the shape of ``init``.
     learning_rate : float, default=1.0
         Initial step size of the ``"pgd"`` solver.
     init : {"identity", "random"} or ndarray of shape (n_components, n_features), \
             default="identity"
         Initial linear map ``L`` (``M = L^T L``). ``"random"`` draws a Gaussian
-        matrix scaled by ``1/sqrt(n_features)``.
+        matrix scaled by ``1/sqrt(n_features)``. An array with
+        ``n_components < n_features`` rows (a low-rank map) needs
+        ``solver="factor"``; ``solver="pgd"`` raises ``ValueError`` for it.
     max_iter : int, default=1000
         Maximum number of iterations.
     tol : float, default=1e-7
@@ -274,6 +278,15 @@ class LMNNPL(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
                 raise ValueError(
                     f"init has shape {L0.shape}; expected (n_components, {n_features})"
                     f" with n_components <= {n_features}."
+                )
+            if self.solver == "pgd" and L0.shape[0] != n_features:
+                # the PSD projection of the full M would give components_ of
+                # n_features rows whatever init's rank: refuse, don't ignore
+                raise ValueError(
+                    f"init has shape {L0.shape}, but solver='pgd' learns the full "
+                    f"({n_features}, {n_features}) matrix M and needs a square init of "
+                    f"shape ({n_features}, {n_features}); use solver='factor' to learn a "
+                    f"map of n_components={L0.shape[0]} rows."
                 )
             return L0
         if self.init == "random":

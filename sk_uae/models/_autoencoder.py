@@ -22,12 +22,8 @@ class AutoencoderNet(UnsupervisedNet):
     module : torch.nn.Module class or instance, default=DenseAutoencoder
         The autoencoder; it maps a batch to ``(reconstruction, code)``. A
         class is instantiated at fit with the ``module__*`` parameters and
-        ``input_dim`` from ``X``.
-    *args
-        Positional arguments after ``module``, forwarded to
-        :class:`skorch.NeuralNet`. Its next positional parameter is
-        ``criterion``, which is always passed by keyword, so any argument
-        here raises ``TypeError``: give skorch parameters by keyword.
+        ``input_dim`` from ``X``. The only positional parameter: the
+        others are keyword-only.
     criterion : torch loss class, default=torch.nn.MSELoss
         Reconstruction loss (the reference's conv AE used
         ``torch.nn.BCELoss``).
@@ -77,7 +73,7 @@ class AutoencoderNet(UnsupervisedNet):
     def __init__(
         self,
         module=DenseAutoencoder,
-        *args,
+        *,
         criterion=torch.nn.MSELoss,
         optimizer=torch.optim.Adam,
         lr=1e-3,
@@ -90,7 +86,6 @@ class AutoencoderNet(UnsupervisedNet):
     ):
         super().__init__(
             module,
-            *args,
             criterion=criterion,
             optimizer=optimizer,
             lr=lr,

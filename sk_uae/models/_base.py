@@ -22,20 +22,22 @@ class UnsupervisedNet(SeededNetMixin, TransformerMixin, NeuralNet):
     ----------
     module : torch.nn.Module class or instance
         The module to train; a class is instantiated at fit with the
-        ``module__*`` parameters and ``input_dim`` from ``X``.
-    *args, **kwargs
-        Passed to :class:`skorch.NeuralNet`. ``iterator_train__shuffle``
-        defaults to True here (skorch's default is False).
+        ``module__*`` parameters and ``input_dim`` from ``X``. The only
+        positional parameter: the others are keyword-only.
     random_state : int, RandomState or None, default=None
         Seeds the weight initialisation and the shuffling of the training
         rows (and any other torch draw during training).
+    **kwargs
+        Passed to :class:`skorch.NeuralNet` by keyword (``criterion``,
+        ``module__*``, ...). ``iterator_train__shuffle`` defaults to True
+        here (skorch's default is False).
     """
 
-    def __init__(self, module, *args, random_state=None, **kwargs):
+    def __init__(self, module, *, random_state=None, **kwargs):
         # skorch does not shuffle the training rows unless told to: without it
         # appended rows (augmentation) always come last in an epoch
         kwargs.setdefault("iterator_train__shuffle", True)
-        super().__init__(module, *args, **kwargs)
+        super().__init__(module, **kwargs)
         self.random_state = random_state
 
     # --------------------------------------------------------------- sklearn API

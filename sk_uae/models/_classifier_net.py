@@ -20,7 +20,8 @@ class ClassifierNet(SeededNetMixin, NeuralNetClassifier):
     * the module outputs **logits** and the default criterion is
       ``torch.nn.CrossEntropyLoss``; ``predict_proba`` applies the softmax;
     * labels of any type are accepted: ``classes_`` are the sorted unique
-      labels of ``y`` and ``predict`` returns them (not indices);
+      labels of ``y`` (or the ``classes`` parameter, in its order) and
+      ``predict`` returns them (not indices);
     * the module's ``input_dim`` and ``n_classes`` are taken from the data at
       fit time;
     * ``X`` is validated and cast to float32; ``random_state`` seeds the
@@ -36,12 +37,8 @@ class ClassifierNet(SeededNetMixin, NeuralNetClassifier):
     module : torch.nn.Module class or instance, default=MLPClassifierModule
         The classifier; it maps a batch to logits ``(B, n_classes)``. A
         class is instantiated at fit with the ``module__*`` parameters and
-        ``input_dim`` and ``n_classes`` from the data.
-    *args
-        Positional arguments after ``module``, forwarded to
-        :class:`skorch.NeuralNetClassifier`. Its next positional parameter
-        is ``criterion``, which is always passed by keyword, so any argument
-        here raises ``TypeError``: give skorch parameters by keyword.
+        ``input_dim`` and ``n_classes`` from the data. The only positional
+        parameter: the others are keyword-only.
     criterion : torch loss class, default=torch.nn.CrossEntropyLoss
         Training loss on the logits and the label indices.
     optimizer : torch optimizer class, default=torch.optim.Adam
@@ -69,6 +66,8 @@ class ClassifierNet(SeededNetMixin, NeuralNetClassifier):
     **kwargs
         Passed to :class:`skorch.NeuralNetClassifier` (``module__*``,
         ``optimizer__*``, ``callbacks``, ``device``, ``classes``...).
+        ``classes``, in any order, fixes ``classes_`` and so the order of
+        the logit and probability columns.
 
     Attributes
     ----------
@@ -91,7 +90,7 @@ class ClassifierNet(SeededNetMixin, NeuralNetClassifier):
     def __init__(
         self,
         module=MLPClassifierModule,
-        *args,
+        *,
         criterion=torch.nn.CrossEntropyLoss,
         optimizer=torch.optim.Adam,
         lr=1e-3,
@@ -106,7 +105,6 @@ class ClassifierNet(SeededNetMixin, NeuralNetClassifier):
         kwargs.setdefault("iterator_train__shuffle", True)
         super().__init__(
             module,
-            *args,
             criterion=criterion,
             optimizer=optimizer,
             lr=lr,
@@ -162,9 +160,10 @@ class ClassifierNet(SeededNetMixin, NeuralNetClassifier):
         y : array-like of shape (n_samples,)
             Class labels, among ``classes_`` after the first call.
         classes : array-like of shape (n_classes,), default=None
-            All the classes, sorted (as ``np.unique`` gives them), for a
-            first call whose ``y`` may not contain every class (sets the
-            ``classes`` parameter); ignored on later calls.
+            All the classes, for a first call whose ``y`` may not contain
+            every class (sets the ``classes`` parameter; their order is the
+            order of ``classes_`` and of the output columns); ignored on
+            later calls.
         **fit_params : dict
             Passed on by skorch to the module's ``forward``.
 

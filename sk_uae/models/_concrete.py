@@ -150,12 +150,8 @@ class ConcreteAutoencoderNet(AutoencoderNet):
     ----------
     module : torch.nn.Module class or instance, default=ConcreteAutoencoder
         The concrete autoencoder; a class is instantiated at fit with the
-        ``module__*`` parameters and ``input_dim`` from ``X``.
-    *args
-        Positional arguments after ``module``, forwarded to
-        :class:`skorch.NeuralNet`. Its next positional parameter is
-        ``criterion``, which is always passed by keyword, so any argument
-        here raises ``TypeError``: give skorch parameters by keyword.
+        ``module__*`` parameters and ``input_dim`` from ``X``. The only
+        positional parameter: the others are keyword-only.
     start_temperature : float, default=10.0
         Selector temperature of the first epoch (positive).
     end_temperature : float, default=0.1
@@ -190,10 +186,10 @@ class ConcreteAutoencoderNet(AutoencoderNet):
     ((64, 3), (3,))
     """
 
-    def __init__(self, module=ConcreteAutoencoder, *args, start_temperature=10.0,
+    def __init__(self, module=ConcreteAutoencoder, *, start_temperature=10.0,
                  end_temperature=0.1, lr=1e-2, max_epochs=100, batch_size=128,
                  random_state=None, **kwargs):
-        super().__init__(module, *args, lr=lr, max_epochs=max_epochs, batch_size=batch_size,
+        super().__init__(module, lr=lr, max_epochs=max_epochs, batch_size=batch_size,
                          random_state=random_state, **kwargs)
         self.start_temperature = start_temperature
         self.end_temperature = end_temperature

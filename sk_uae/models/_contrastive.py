@@ -217,12 +217,8 @@ class ContrastiveNet(UnsupervisedNet):
         Maps ``(B, d)`` to ``(projection, representation)`` and has
         ``encode``; :class:`MLPEncoder` or :class:`ConvEncoder`. A class is
         instantiated at fit with the ``module__*`` parameters and
-        ``input_dim`` from ``X``.
-    *args
-        Positional arguments after ``module``, forwarded to
-        :class:`skorch.NeuralNet`. Its next positional parameter is
-        ``criterion``, which is always passed by keyword, so any argument
-        here raises ``TypeError``: give skorch parameters by keyword.
+        ``input_dim`` from ``X``. The only positional parameter: the others
+        are keyword-only.
     augmentation : augmentation object or None, default=None
         ``None``: :class:`ImageAugment` of the module's ``input_shape`` when
         it has one (:class:`ConvEncoder`), else :class:`TabularAugment`.
@@ -241,7 +237,7 @@ class ContrastiveNet(UnsupervisedNet):
         Epochs per ``fit`` (and per ``partial_fit`` call).
     batch_size : int, default=256
         Rows per training step (each gives two views), and per chunk at
-        inference and in :meth:`score`.
+        inference and in :meth:`score`; ``-1`` means all rows at once.
     train_split : callable or None, default=None
         No validation split by default (skorch's default holds out 20 %).
     verbose : int, default=0
@@ -273,10 +269,10 @@ class ContrastiveNet(UnsupervisedNet):
     (64, 8)
     """
 
-    def __init__(self, module=MLPEncoder, *args, augmentation=None, n_negatives=256,
+    def __init__(self, module=MLPEncoder, *, augmentation=None, n_negatives=256,
                  criterion=NTXentLoss, optimizer=torch.optim.Adam, lr=1e-3, max_epochs=20,
                  batch_size=256, train_split=None, verbose=0, random_state=None, **kwargs):
-        super().__init__(module, *args, criterion=criterion, optimizer=optimizer, lr=lr,
+        super().__init__(module, criterion=criterion, optimizer=optimizer, lr=lr,
                          max_epochs=max_epochs, batch_size=batch_size, train_split=train_split,
                          verbose=verbose, random_state=random_state, **kwargs)
         self.augmentation = augmentation
@@ -367,7 +363,8 @@ class ContrastiveNet(UnsupervisedNet):
         Two views of every row are drawn from a ``torch.Generator`` seeded
         with ``seed`` (so nets with the same augmentation are scored on the
         same views); NT-Xent is averaged over consecutive chunks of
-        ``batch_size`` rows, the training setting.
+        ``batch_size`` rows, the training setting (one chunk of all rows
+        when ``batch_size=-1``).
 
         Parameters
         ----------
@@ -383,12 +380,14 @@ class ContrastiveNet(UnsupervisedNet):
         float
         """
         X = self._check_X(X)
+        self._check_runtime_params()
+        step = self.batch_size if self.batch_size != -1 else max(1, X.shape[0])
         self.module_.eval()
         generator = torch.Generator().manual_seed(int(seed))
         total = 0.0
         with torch.no_grad():
-            for start in range(0, X.shape[0], self.batch_size):
-                xb = X[start : start + self.batch_size]
+            for start in range(0, X.shape[0], step):
+                xb = X[start : start + step]
                 total += float(self._views_loss(xb, generator)) * xb.shape[0]
         return -total / max(X.shape[0], 1)
 
