@@ -26,6 +26,8 @@ Pair builders turn a batch ``(B, d)`` into pairs ``(B, K, p)``:
 
 import math
 
+from numbers import Integral
+
 import numpy as np
 import torch
 
@@ -445,6 +447,8 @@ def estimate_mi(
     ndarray of shape (n_samples,)
     """
     device = resolve_device(device)
+    if isinstance(batch_size, bool) or not isinstance(batch_size, Integral) or batch_size < 1:
+        raise ValueError(f"batch_size must be an int >= 1; got {batch_size!r}.")
     X = torch.as_tensor(np.asarray(X, dtype=np.float32))
     X_other = torch.as_tensor(np.asarray(X_other, dtype=np.float32))
     if X.shape != X_other.shape or X.dim() != 2:

@@ -359,3 +359,18 @@ def test_cli_bad_csv(content, message, capsys, tmp_path):
     assert main(["generate", "--data", f"csv:{path}", "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("sk-uae: error:") and message in err
+
+
+def test_more_bad_arguments_named():
+    from sk_uae.attacks import resolve_objective
+    from sk_uae.mine import estimate_mi
+
+    X = np.random.RandomState(0).rand(6, 10).astype(np.float32)
+    for bad in (0, -1, 2.5, True):
+        with pytest.raises(ValueError, match="batch_size"):
+            estimate_mi(X, X, batch_size=bad)
+    ae = AutoencoderNet(max_epochs=1, random_state=0).fit(X)
+    with pytest.raises(ValueError, match="confidence"):
+        resolve_objective(ae, confidence=0.5)
+    with pytest.raises(ValueError, match="classes must not repeat"):
+        ClassifierNet(max_epochs=1, classes=["a", "a", "b"]).fit(X, ["a", "b"] * 3)

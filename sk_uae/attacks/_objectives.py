@@ -365,10 +365,11 @@ def resolve_objective(estimator, objective="auto", module=None, *, targeted=Fals
             return own(module)
         objective = "margin" if is_classifier(estimator) else "reconstruction"
     if objective == "reconstruction":
-        if targeted:
+        if targeted or confidence != 0:
             raise ValueError(
-                "targeted=True needs a classifier (the 'margin' objective); the estimator "
-                f"{type(estimator).__name__} gets the 'reconstruction' objective."
+                "targeted=True and confidence need a classifier (the 'margin' objective); the "
+                f"estimator {type(estimator).__name__} gets the 'reconstruction' objective, "
+                f"which takes neither; got targeted={targeted!r}, confidence={confidence!r}."
             )
         return ReconstructionObjective(lambda x: _first_output(module(x)))
     if objective == "margin":

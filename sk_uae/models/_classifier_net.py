@@ -183,6 +183,9 @@ class ClassifierNet(SeededNetMixin, NeuralNetClassifier):
         if reset:
             if self.classes is None:
                 self.classes_inferred_ = np.unique(y)
+            elif len(set(np.asarray(self.classes, dtype=object).tolist())) != len(self.classes):
+                raise ValueError(
+                    f"classes must not repeat a label; got classes={list(self.classes)!r}.")
             if len(self.classes_) < 2:
                 raise ValueError(
                     f"ClassifierNet needs samples of at least 2 classes in y; got "
