@@ -1,8 +1,10 @@
 """The device path of the attacks.
 
 On every machine: the MinMax loop makes no host round trip (no ``.item()``,
-no Python ``bool``/``float`` of a tensor, no copy to numpy) -- on a GPU each
-of those would stall the device once per iteration. On a CUDA machine the
+no Python ``bool``/``float`` of a tensor, no copy to numpy) and copies
+nothing from the CPU after its set-up -- on a GPU each of those would stall
+the device once per iteration. torch's data-free "meta" device stands in
+for a GPU: it refuses host reads and makes every copy to it visible. On a CUDA machine the
 attack on ``device="cuda"`` (and ``"auto"``) agrees with the CPU run, and a
 generator fitted there is usable on the CPU.
 """
@@ -74,6 +76,46 @@ def test_minmax_loop_adds_no_host_syncs_per_iteration(kind, pairs, small_ae, sma
     assert count_host_syncs(lambda: bool(torch.ones(()))) == ["__bool__"]  # the counter works
     # set-up may convert (label checks); three more iterations add nothing
     assert count_host_syncs(attack(2)) == count_host_syncs(attack(5))
+
+
+@pytest.mark.parametrize("kind", ["reconstruction", "contrastive"])
+@pytest.mark.parametrize("pairs", ["random_projection", "features"])
+def test_attack_runs_on_a_data_free_device_with_copies_at_set_up_only(kind, pairs, digits,
+                                                                     monkeypatch):
+    # torch's "meta" device has shapes but no data: any host read (item, bool,
+    # numpy) raises there, and every copy from the CPU to it is visible --
+    # a stand-in for a GPU on machines without one
+    X = digits[0]
+    encoder = torch.nn.Sequential(torch.nn.Linear(64, 16), torch.nn.ReLU(),
+                                  torch.nn.Linear(16, 8)).to("meta")
+    x = torch.as_tensor(X[:12]).to("meta")
+    if kind == "reconstruction":
+        decoder = torch.empty(64, 8, device="meta")
+        objective = ReconstructionObjective(
+            lambda v: torch.sigmoid(torch.nn.functional.linear(encoder(v), decoder)))
+    else:
+        objective = ContrastiveObjective(encoder, ImageAugment(input_shape=(1, 8, 8)),
+                                         torch.as_tensor(X[100:132]))
+    feature_fn = first_layer_features(encoder) if pairs == "features" else None
+    copies = []
+    original_to = torch.Tensor.to
+
+    def to(self, *args, **kwargs):
+        out = original_to(self, *args, **kwargs)
+        if self.device.type == "cpu" and out.device.type == "meta":
+            copies.append(tuple(self.shape))
+        return out
+
+    monkeypatch.setattr(torch.Tensor, "to", to)
+    counts = []
+    for max_iter in (2, 5):
+        del copies[:]
+        res = minmax_mine(x, objective, feature_fn=feature_fn, max_iter=max_iter,
+                          n_mine_steps=2, n_pairs=8, pair_dim=4, mine_hidden_sizes=(8, 4),
+                          seed=0)
+        assert res.x_adv.device.type == "meta" and res.x_adv.shape == x.shape
+        counts.append(len(copies))
+    assert counts[0] == counts[1], counts
 
 
 def test_pgd_loop_adds_no_host_syncs_per_iteration(small_clf, digits, count_host_syncs):

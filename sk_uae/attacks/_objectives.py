@@ -159,6 +159,9 @@ class MarginObjective:
         return self.loss(x_adv, x, ctx) <= 0
 
 
+_DRAW_CHUNK = 64  # augmentation draws moved to the device per chunk of steps
+
+
 class ContrastiveObjective:
     """Low-loss contrastive objective: ``f(x') = max(0, L(x') - L(x))``.
 
@@ -256,10 +259,29 @@ class ContrastiveObjective:
         z1, z2 = (self._project(self.augmentation.apply(x, p)) for p in params)
         return nt_xent_bank(z1, z2, negatives, self.temperature)
 
+    def _device_draws(self, ctx, x):
+        """:meth:`draws` of the next step, already on ``x``'s device.
+
+        The draws are made on the CPU (so that every device gets the same
+        ones) ``_DRAW_CHUNK`` steps at a time and moved in one copy per chunk,
+        not one per step: a copy to a GPU waits for the device.
+        """
+        chunk, i = divmod(ctx["step"], _DRAW_CHUNK)
+        if ctx.get("draw_chunk") != chunk:
+            steps = [self.draws(s, x.shape[1])
+                     for s in range(chunk * _DRAW_CHUNK, (chunk + 1) * _DRAW_CHUNK)]
+            ctx["draw_chunk"] = chunk
+            ctx["draw_cache"] = [
+                {k: torch.cat([st[view][k] for st in steps]).to(
+                    device=x.device, dtype=x.dtype if v.is_floating_point() else v.dtype)
+                 for k, v in steps[0][view].items()}
+                for view in range(2)]
+        ctx["step"] += 1
+        return [{k: v[i:i + 1] for k, v in view.items()} for view in ctx["draw_cache"]]
+
     def _losses(self, x_adv, x, ctx):
         # L(x') and L(x) under the same draws: the next step's
-        params = self.draws(ctx["step"], x.shape[1])
-        ctx["step"] += 1
+        params = self._device_draws(ctx, x)
         with torch.no_grad():
             clean = self.view_loss(x, params, ctx["negatives"])
         return self.view_loss(x_adv, params, ctx["negatives"]), clean

@@ -49,8 +49,13 @@ class _Augmentation(BaseEstimator):
 
     @staticmethod
     def _to(params, x):
-        return {k: v.to(device=x.device, dtype=x.dtype if v.is_floating_point() else v.dtype)
-                for k, v in params.items()}
+        def move(v):
+            dtype = x.dtype if v.is_floating_point() else v.dtype
+            if v.device == x.device and v.dtype == dtype:
+                return v  # already there (e.g. the attack's pre-moved draws)
+            return v.to(device=x.device, dtype=dtype)
+
+        return {k: move(v) for k, v in params.items()}
 
 
 class ImageAugment(_Augmentation):
