@@ -12,6 +12,7 @@ from sklearn.utils.validation import check_is_fitted, check_consistent_length, v
 from ._generator import UAEGenerator, fit_clone
 from .attacks import BaseAttack
 from .utils import seed_from_random_state
+from .utils._torch import PRECISIONS
 
 
 def _estimator_has(attr):
@@ -26,7 +27,8 @@ def _estimator_has(attr):
     return check
 
 
-def make_uaes(estimator, attack, X, y, *, ratio, batch_size, device, seed, verbose, n_jobs=None):
+def make_uaes(estimator, attack, X, y, *, ratio, batch_size, device, seed, verbose, n_jobs=None,
+              precision="float32"):
     """Fit ``estimator`` on ``(X, y)`` and attack a ``ratio`` of the rows.
 
     Shared by :class:`UAEAugmenter` and :class:`~sk_uae.UAESampler`.
@@ -40,7 +42,7 @@ def make_uaes(estimator, attack, X, y, *, ratio, batch_size, device, seed, verbo
     info : dict of per-sample arrays (see :meth:`UAEGenerator.generate`)
     """
     gen = UAEGenerator(estimator, attack, batch_size=batch_size, device=device,
-                       random_state=seed, verbose=verbose, n_jobs=n_jobs)
+                       random_state=seed, verbose=verbose, n_jobs=n_jobs, precision=precision)
     gen.fit(X, y)
     n = X.shape[0]
     n_aug = int(round(ratio * n))
@@ -99,6 +101,9 @@ class UAEAugmenter(MetaEstimatorMixin, TransformerMixin, BaseEstimator,
     n_jobs : int or None, default=None
         Parallel workers of the attack (see :class:`UAEGenerator`); results
         do not depend on it.
+    precision : {"float32", "bfloat16", "float16"}, default="float32"
+        Precision of the model's forward and backward passes during the
+        attack (see :class:`~sk_uae.UAEGenerator`); training is unaffected.
 
     Attributes
     ----------
@@ -140,10 +145,12 @@ class UAEAugmenter(MetaEstimatorMixin, TransformerMixin, BaseEstimator,
         "random_state": ["random_state"],
         "verbose": ["verbose"],
         "n_jobs": [Integral, None],
+        "precision": [StrOptions(set(PRECISIONS))],
     }
 
     def __init__(self, estimator=None, attack=None, *, ratio=1.0, retrain="scratch",
-                 batch_size=64, device="cpu", random_state=None, verbose=0, n_jobs=None):
+                 batch_size=64, device="cpu", random_state=None, verbose=0, n_jobs=None,
+                 precision="float32"):
         self.estimator = estimator
         self.attack = attack
         self.ratio = ratio
@@ -153,6 +160,7 @@ class UAEAugmenter(MetaEstimatorMixin, TransformerMixin, BaseEstimator,
         self.random_state = random_state
         self.verbose = verbose
         self.n_jobs = n_jobs
+        self.precision = precision
 
     def fit(self, X, y=None):
         """Fit, attack ``ratio`` of the rows, retrain on the union.
@@ -190,7 +198,8 @@ class UAEAugmenter(MetaEstimatorMixin, TransformerMixin, BaseEstimator,
             return self
         gen, idx, X_adv, info = make_uaes(
             self.estimator, self.attack, X, y, ratio=self.ratio, batch_size=self.batch_size,
-            device=self.device, seed=seed, verbose=self.verbose, n_jobs=self.n_jobs)
+            device=self.device, seed=seed, verbose=self.verbose, n_jobs=self.n_jobs,
+            precision=self.precision)
         X_all = np.vstack([X, X_adv.astype(X.dtype)]).astype(np.float32)
         y_all = None if y is None else np.concatenate([y, y[idx]])
         if self.retrain == "scratch":

@@ -12,13 +12,14 @@ import torch
 from joblib import Parallel, delayed, effective_n_jobs
 from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.frozen import FrozenEstimator
-from sklearn.utils._param_validation import HasMethods, Interval
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_consistent_length, check_is_fitted, validate_data
 from tqdm.auto import tqdm
 
 from .attacks import BaseAttack, MinMaxMINE, resolve_objective
 from .models import AutoencoderNet, first_layer_features
 from .utils import resolve_device, seed_from_random_state, torch_seed
+from .utils._torch import PRECISIONS, with_precision
 
 
 class UAEGenerator(TransformerMixin, BaseEstimator):
@@ -71,6 +72,16 @@ class UAEGenerator(TransformerMixin, BaseEstimator):
         ``dask.distributed.Client`` the chunks run on the Dask cluster.
         Results do not depend on it (every batch is the same as in a
         sequential run).
+    precision : {"float32", "bfloat16", "float16"}, default="float32"
+        Precision of the attacked model's forward and backward passes during
+        the attack (:func:`torch.autocast`; the model's weights, the
+        perturbation, the dual variables and the MINE networks stay float32).
+        Reduced precision can be faster for large models on GPUs with tensor
+        cores but changes the examples, and the MinMax goal ``f(x') == 0``
+        compares two nearly equal losses that rounding alone can make equal:
+        every MinMax success is therefore re-checked in float32 (a failed
+        re-check sets ``success`` to False). The model's training is
+        unaffected. See the performance page for measured differences.
 
     Attributes
     ----------
@@ -105,10 +116,12 @@ class UAEGenerator(TransformerMixin, BaseEstimator):
         "random_state": ["random_state"],
         "verbose": ["verbose"],
         "n_jobs": [Integral, None],
+        "precision": [StrOptions(set(PRECISIONS))],
     }
 
     def __init__(self, estimator=None, attack=None, *, prefit=False, batch_size=64,
-                 device="cpu", random_state=None, verbose=0, n_jobs=None):
+                 device="cpu", random_state=None, verbose=0, n_jobs=None,
+                 precision="float32"):
         self.estimator = estimator
         self.attack = attack
         self.prefit = prefit
@@ -117,6 +130,7 @@ class UAEGenerator(TransformerMixin, BaseEstimator):
         self.random_state = random_state
         self.verbose = verbose
         self.n_jobs = n_jobs
+        self.precision = precision
 
     # ----------------------------------------------------------------- fitting
     def fit(self, X, y=None):
@@ -331,10 +345,19 @@ class UAEGenerator(TransformerMixin, BaseEstimator):
         device = resolve_device(self.device)
         module, restore = self._module_on(device)
         try:
-            objective = resolve_objective(
-                self.estimator_, getattr(attack, "objective", "auto"), module=module,
-                targeted=getattr(attack, "targeted", False),
-                confidence=getattr(attack, "confidence", 0.0))
+            def objective_in(precision):
+                return resolve_objective(
+                    self.estimator_, getattr(attack, "objective", "auto"),
+                    module=with_precision(module, precision),
+                    targeted=getattr(attack, "targeted", False),
+                    confidence=getattr(attack, "confidence", 0.0))
+
+            objective = objective_in(self.precision)
+            # reduced precision: the goal f == 0 compares nearly equal losses, so
+            # rounding alone can meet it; every success is re-checked in float32
+            recheck = None
+            if self.precision != "float32" and isinstance(attack, MinMaxMINE):
+                recheck = objective_in("float32")
             y = _labels_for(objective, y)
             feature_fn = None
             if getattr(attack, "pairs", None) == "features":
@@ -350,8 +373,10 @@ class UAEGenerator(TransformerMixin, BaseEstimator):
                 if self.verbose >= 2 and "callback" in inspect.signature(attack.run).parameters:
                     kwargs["callback"] = _diagnostics(start // self.batch_size)
                 res = attack.run(xb, objective, y=yb, feature_fn=feature_fn, seed=seed, **kwargs)
-                parts.append({k: getattr(res, k).detach().cpu().numpy()
-                              for k in ("x_adv", "success", "mi", "loss")})
+                part = {k: getattr(res, k).detach() for k in ("x_adv", "success", "mi", "loss")}
+                if recheck is not None:
+                    part["success"] = part["success"] & _goal_met(recheck, part["x_adv"], xb, yb)
+                parts.append({k: v.cpu().numpy() for k, v in part.items()})
         finally:
             restore()
         return _assemble(parts, X, attack, clip)
@@ -461,6 +486,12 @@ def _diagnostics(batch):
                   float((f <= 0).float().mean()), float(mi.mean()))
 
     return log
+
+
+@torch.no_grad()
+def _goal_met(objective, x_adv, x, y):
+    """Whether ``x_adv`` meets the MinMax goal ``f(x') == 0`` under ``objective``."""
+    return objective.loss(x_adv, x, objective.prepare(x, y)) <= 0
 
 
 def fit_clone(estimator, X, y, seed):

@@ -4,12 +4,13 @@ from numbers import Integral, Real
 
 import numpy as np
 from imblearn.base import BaseSampler
-from sklearn.utils._param_validation import HasMethods, Interval
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_array
 
 from ._augmenter import make_uaes
 from .attacks import BaseAttack
 from .utils import seed_from_random_state
+from .utils._torch import PRECISIONS
 
 
 class UAESampler(BaseSampler):
@@ -50,6 +51,9 @@ class UAESampler(BaseSampler):
     n_jobs : int or None, default=None
         Parallel workers of the attack (see :class:`~sk_uae.UAEGenerator`);
         results do not depend on it.
+    precision : {"float32", "bfloat16", "float16"}, default="float32"
+        Precision of the model's forward and backward passes during the
+        attack (see :class:`~sk_uae.UAEGenerator`); training is unaffected.
 
     Attributes
     ----------
@@ -85,10 +89,12 @@ class UAESampler(BaseSampler):
         "random_state": ["random_state"],
         "verbose": ["verbose"],
         "n_jobs": [Integral, None],
+        "precision": [StrOptions(set(PRECISIONS))],
     }
 
     def __init__(self, estimator=None, attack=None, *, ratio=1.0, batch_size=64, device="cpu",
-                 random_state=None, verbose=0, n_jobs=None):
+                 random_state=None, verbose=0, n_jobs=None,
+                 precision="float32"):
         super().__init__()
         self.estimator = estimator
         self.attack = attack
@@ -98,6 +104,7 @@ class UAESampler(BaseSampler):
         self.random_state = random_state
         self.verbose = verbose
         self.n_jobs = n_jobs
+        self.precision = precision
 
     def _check_X_y(self, X, y, accept_sparse=None):
         X, y, binarize_y = super()._check_X_y(X, y, accept_sparse=False)
@@ -109,7 +116,8 @@ class UAESampler(BaseSampler):
         seed = seed_from_random_state(self.random_state)
         gen, idx, X_adv, info = make_uaes(
             self.estimator, self.attack, X, y, ratio=self.ratio, batch_size=self.batch_size,
-            device=self.device, seed=seed, verbose=self.verbose, n_jobs=self.n_jobs)
+            device=self.device, seed=seed, verbose=self.verbose, n_jobs=self.n_jobs,
+            precision=self.precision)
         self.generator_ = gen
         self.augment_indices_ = idx
         self.uae_info_ = info

@@ -169,3 +169,30 @@ def test_cuda_loop_adds_no_synchronising_calls_per_iteration(small_ae, digits):
     finally:
         torch.cuda.set_sync_debug_mode("default")
         small_ae.module_.to("cpu")
+
+
+@pytest.mark.parametrize("precision", ["bfloat16", "float16"])
+def test_reduced_precision_keeps_the_box_and_rechecks_successes(small_ae, digits, precision):
+    X = digits[0][600:632]
+    attack = fast_attack(eps=0.1)
+    gen = UAEGenerator(small_ae, attack, prefit=True, random_state=3,
+                       precision=precision).fit(X)
+    X_adv, info = gen.generate(X)
+    assert X_adv.dtype == X.dtype and np.all(np.abs(X_adv - X) <= 0.1 + 1e-6)
+    # every reported success meets the goal in float32
+    module = small_ae.module_.eval()
+    objective = ReconstructionObjective(lambda v: module(v)[0])
+    x, xa = torch.as_tensor(X), torch.as_tensor(X_adv)
+    with torch.no_grad():
+        f = objective.loss(xa, x, objective.prepare(x)).numpy()
+    assert np.all(f[info["success"]] <= 0)
+    # and float32 stays the default, bit for bit
+    ref = UAEGenerator(small_ae, attack, prefit=True, random_state=3).fit(X).transform(X)
+    same = UAEGenerator(small_ae, attack, prefit=True, random_state=3,
+                        precision="float32").fit(X).transform(X)
+    np.testing.assert_array_equal(ref, same)
+
+
+def test_unknown_precision_is_named(small_ae, digits):
+    with pytest.raises(ValueError, match="precision"):
+        UAEGenerator(small_ae, prefit=True, precision="float8").fit(digits[0][:10])

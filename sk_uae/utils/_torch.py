@@ -94,3 +94,63 @@ def torch_seed(seed, device=None):
     with torch.random.fork_rng(devices=devices):
         torch.manual_seed(seed)
         yield
+
+
+PRECISIONS = {"float32": None, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+class AutocastModule(torch.nn.Module):
+    """Run a module's forward (and so its backward) in reduced precision.
+
+    The forward runs under :func:`torch.autocast` with ``dtype`` on the
+    inputs' device type; floating outputs (also inside tuples and lists)
+    come back as float32, so the code around the module -- an attack's
+    perturbation, dual variables and MINE networks -- keeps working in
+    float32.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        The module to wrap (not copied; it keeps its own parameters).
+    dtype : torch.dtype
+        ``torch.bfloat16`` or ``torch.float16``.
+    """
+
+    def __init__(self, module, dtype):
+        super().__init__()
+        self.inner = module
+        self.dtype = dtype
+
+    def forward(self, x, *args, **kwargs):
+        with torch.autocast(device_type=x.device.type, dtype=self.dtype):
+            out = self.inner(x, *args, **kwargs)
+        return _to_float32(out)
+
+
+def _to_float32(out):
+    if isinstance(out, torch.Tensor):
+        return out.float() if out.is_floating_point() else out
+    if isinstance(out, (tuple, list)):
+        return type(out)(_to_float32(o) for o in out)
+    return out
+
+
+def with_precision(module, precision):
+    """``module`` itself for ``"float32"``, else wrapped in :class:`AutocastModule`.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        The attacked model's module.
+    precision : {"float32", "bfloat16", "float16"}
+        Precision of its forward and backward passes.
+
+    Returns
+    -------
+    torch.nn.Module
+    """
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision={precision!r} is not supported; expected one of "
+                         f"{sorted(PRECISIONS)}.")
+    dtype = PRECISIONS[precision]
+    return module if dtype is None else AutocastModule(module, dtype)
