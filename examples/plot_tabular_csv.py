@@ -185,7 +185,7 @@ for name, attack in (("no sampler", None), ("duplicate", Duplicate()),
 #
 # Used as augmentation for a linear classifier, they do not change the test
 # accuracy here compared with duplicated rows or no sampler; the library's
-# measured comparisons (``docs/results.md``) found no gain from UAE
-# augmentation over duplicated rows either. The sampler is mostly a convenient
+# measured comparisons (``docs/results.md``) found UAE augmentation never
+# better than the best baseline either. The sampler is mostly a convenient
 # way to put any attack of ``sk_uae.attacks`` into an imbalanced-learn
 # pipeline.

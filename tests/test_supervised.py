@@ -21,7 +21,7 @@ def test_objective_follows_the_estimator_and_can_be_forced(small_clf, small_ae):
     assert isinstance(resolve_objective(small_ae, "margin"), MarginObjective)
     assert isinstance(resolve_objective(small_clf, "reconstruction"), ReconstructionObjective)
     assert resolve_objective(small_clf).mi_sign == -1
-    with pytest.raises(ValueError, match="targeted=True needs a classifier"):
+    with pytest.raises(ValueError, match="targeted=True and confidence need a classifier"):
         resolve_objective(small_ae, targeted=True)
 
 
