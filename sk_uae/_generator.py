@@ -17,6 +17,7 @@ from sklearn.utils.validation import check_consistent_length, check_is_fitted, v
 from tqdm.auto import tqdm
 
 from .attacks import BaseAttack, MinMaxMINE, resolve_objective
+from .attacks._minmax import minmax_goal_met
 from .models import AutoencoderNet, first_layer_features
 from .utils import resolve_device, seed_from_random_state, torch_seed
 from .utils._torch import PRECISIONS, with_precision
@@ -375,7 +376,8 @@ class UAEGenerator(TransformerMixin, BaseEstimator):
                 res = attack.run(xb, objective, y=yb, feature_fn=feature_fn, seed=seed, **kwargs)
                 part = {k: getattr(res, k).detach() for k in ("x_adv", "success", "mi", "loss")}
                 if recheck is not None:
-                    part["success"] = part["success"] & _goal_met(recheck, part["x_adv"], xb, yb)
+                    met = minmax_goal_met(recheck, part["x_adv"], xb, yb)
+                    part["success"] = part["success"] & met
                 parts.append({k: v.cpu().numpy() for k, v in part.items()})
         finally:
             restore()
@@ -486,12 +488,6 @@ def _diagnostics(batch):
                   float((f <= 0).float().mean()), float(mi.mean()))
 
     return log
-
-
-@torch.no_grad()
-def _goal_met(objective, x_adv, x, y):
-    """Whether ``x_adv`` meets the MinMax goal ``f(x') == 0`` under ``objective``."""
-    return objective.loss(x_adv, x, objective.prepare(x, y)) <= 0
 
 
 def fit_clone(estimator, X, y, seed):

@@ -212,6 +212,28 @@ def minmax_mine(
     )
 
 
+@torch.no_grad()
+def minmax_goal_met(objective, x_adv, x, y=None):
+    """Whether ``x_adv`` meets the MinMax goal ``f(x') == 0`` under ``objective``.
+
+    Used to re-check, in float32, examples found with a reduced-precision model.
+
+    Parameters
+    ----------
+    objective : objective object
+        The attack loss bound to the model (see :mod:`sk_uae.attacks._objectives`).
+    x_adv, x : torch.Tensor of shape (B, d)
+        The examples and their clean inputs.
+    y : torch.Tensor of shape (B,), optional
+        Labels, for objectives that need them.
+
+    Returns
+    -------
+    torch.BoolTensor of shape (B,)
+    """
+    return objective.loss(x_adv, x, objective.prepare(x, y)) <= 0
+
+
 def minmax_mine_search(x, objective, *, const_search_steps=9, initial_const=1e-3, **kwargs):
     """MinMax MINE with a Carlini-Wagner binary search over ``c`` instead of the dual update.
 

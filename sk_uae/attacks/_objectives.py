@@ -266,15 +266,16 @@ class ContrastiveObjective:
         ones) ``_DRAW_CHUNK`` steps at a time and moved in one copy per chunk,
         not one per step: a copy to a GPU waits for the device.
         """
+        from ..models._augment import params_to
+
         chunk, i = divmod(ctx["step"], _DRAW_CHUNK)
         if ctx.get("draw_chunk") != chunk:
             steps = [self.draws(s, x.shape[1])
                      for s in range(chunk * _DRAW_CHUNK, (chunk + 1) * _DRAW_CHUNK)]
             ctx["draw_chunk"] = chunk
             ctx["draw_cache"] = [
-                {k: torch.cat([st[view][k] for st in steps]).to(
-                    device=x.device, dtype=x.dtype if v.is_floating_point() else v.dtype)
-                 for k, v in steps[0][view].items()}
+                params_to({k: torch.cat([st[view][k] for st in steps]) for k in steps[0][view]},
+                          x)
                 for view in range(2)]
         ctx["step"] += 1
         return [{k: v[i:i + 1] for k, v in view.items()} for view in ctx["draw_cache"]]

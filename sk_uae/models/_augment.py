@@ -35,6 +35,20 @@ def _check_nonneg(obj, *names):
             )
 
 
+def params_to(params, x):
+    """Augmentation parameters on ``x``'s device, floats in ``x``'s dtype.
+
+    Tensors already there are returned as they are (no copy, no call).
+    """
+    def move(v):
+        dtype = x.dtype if v.is_floating_point() else v.dtype
+        if v.device == x.device and v.dtype == dtype:
+            return v
+        return v.to(device=x.device, dtype=dtype)
+
+    return {k: move(v) for k, v in params.items()}
+
+
 class _Augmentation(BaseEstimator):
     clip_values = None
 
@@ -46,16 +60,6 @@ class _Augmentation(BaseEstimator):
         if self.clip_values is not None:
             x = x.clamp(self.clip_values[0], self.clip_values[1])
         return x
-
-    @staticmethod
-    def _to(params, x):
-        def move(v):
-            dtype = x.dtype if v.is_floating_point() else v.dtype
-            if v.device == x.device and v.dtype == dtype:
-                return v  # already there (e.g. the attack's pre-moved draws)
-            return v.to(device=x.device, dtype=dtype)
-
-        return {k: move(v) for k, v in params.items()}
 
 
 class ImageAugment(_Augmentation):
@@ -143,7 +147,7 @@ class ImageAugment(_Augmentation):
         torch.Tensor of shape (B, d)
         """
         c, h, w = self._shape(x.shape[1])
-        p = self._to(params, x)
+        p = params_to(params, x)
         s = int(self.max_shift)
         img = x.reshape(x.shape[0], c, h, w)
         if s > 0:
@@ -225,6 +229,6 @@ class TabularAugment(_Augmentation):
         -------
         torch.Tensor of shape (B, d)
         """
-        p = self._to(params, x)
+        p = params_to(params, x)
         x = torch.where(p["mask"], torch.full_like(x, float(self.mask_value)), x)
         return self._finish(x + p["noise"])
