@@ -12,6 +12,7 @@ Usage::
 
     python benchmarks/bench_augment.py [--quick] [--seeds 5] [--datasets digits,mnist]
         [--tasks reconstruction] [--mnist-train 8000 --mnist-test 2000] [--tune-rows 2000]
+        [--ratio 1.0] [--retrain scratch|continue]
         [--out benchmarks/results/bench_augment.json]
 """
 
@@ -46,7 +47,7 @@ def load(name, mnist_dir, n_train, n_test):
     return X, y, (1, 28, 28), n_train, n_test
 
 
-def tune(X, y, task, model, shape, grid, epochs, seed):
+def tune(X, y, task, model, shape, grid, epochs, seed, ratio, retrain):
     """Pick the attack setting with the best validation metric of the UAE method."""
     higher = TASKS[task].higher_is_better
     X_fit, X_val, y_fit, y_val = train_test_split(X, y, test_size=0.25, random_state=seed)
@@ -54,8 +55,9 @@ def tune(X, y, task, model, shape, grid, epochs, seed):
     for params in grid:
         attack = MinMaxMINE(**params)
         res = compare_augmentations(X_fit, X_val, y_fit, y_val, task=task, model=model,
-                                    methods=("uae",), epochs=epochs, attack=attack,
-                                    image_shape=shape, seed=seed)
+                                    methods=("uae",), epochs=epochs, ratio=ratio,
+                                    retrain=retrain, attack=attack, image_shape=shape,
+                                    seed=seed)
         results.append({"params": params, "validation": res["scores"]["uae"],
                         "success_rate": res["uae"]["success_rate"]})
         print(f"  tune {params}: validation {res['scores']['uae']:.5f}, "
@@ -77,6 +79,8 @@ def main(argv=None):
     p.add_argument("--tune-rows", type=int, default=None,
                    help="tune the attack on this many of the first seed's training rows "
                         "(default: all of them)")
+    p.add_argument("--ratio", type=float, default=1.0, help="fraction of rows augmented")
+    p.add_argument("--retrain", default="scratch", choices=("scratch", "continue"))
     p.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results",
                                                  "bench_augment.json"))
     args = p.parse_args(argv)
@@ -86,8 +90,11 @@ def main(argv=None):
             for e, lr in itertools.product((0.1, 0.3), (0.01, 0.1))]
     if args.quick:
         grid = grid[:2]
+    first = "2" if args.retrain == "continue" else "1"
     payload = {"environment": environment(), "epochs": epochs, "methods": METHODS,
-               "step_budget": "equal: 'none' trains (1 + ratio) * epochs on the original rows",
+               "ratio": args.ratio, "retrain": args.retrain,
+               "step_budget": f"equal: 'none' trains ({first} + ratio) * epochs on the "
+                              "original rows",
                "results": {}}
     for task, name in itertools.product(args.tasks.split(","), args.datasets.split(",")):
         data = load(name, args.mnist_dir, 200 if args.quick else args.mnist_train,
@@ -102,16 +109,19 @@ def main(argv=None):
         idx_tr, _ = train_test_split(np.arange(len(X)), train_size=n_train, test_size=n_test,
                                      random_state=0)
         idx_tune = idx_tr[:args.tune_rows] if args.tune_rows else idx_tr
-        best, tuning = tune(X[idx_tune], y[idx_tune], task, model, shape, grid, epochs, seed=0)
+        best, tuning = tune(X[idx_tune], y[idx_tune], task, model, shape, grid, epochs, seed=0,
+                            ratio=args.ratio, retrain=args.retrain)
         attack = MinMaxMINE(**best)
         runs = []
         for seed in seeds:
             idx_train, idx_test = train_test_split(np.arange(len(X)), train_size=n_train,
                                                    test_size=n_test, random_state=seed)
             res = compare_augmentations(X[idx_train], X[idx_test], y[idx_train], y[idx_test],
-                                        task=task, model=model, epochs=epochs, attack=attack,
-                                        image_shape=shape, seed=seed)
-            runs.append({"seed": seed, "scores": res["scores"], "uae": res["uae"]})
+                                        task=task, model=model, epochs=epochs, ratio=args.ratio,
+                                        retrain=args.retrain, attack=attack, image_shape=shape,
+                                        seed=seed)
+            runs.append({"seed": seed, "scores": res["scores"],
+                         "samples_seen": res["samples_seen"], "uae": res["uae"]})
             print(f"  seed {seed}: " + ", ".join(f"{m} {v:.5f}" for m, v in res["scores"].items()))
         higher = TASKS[task].higher_is_better
         summary = {m: {"mean": float(np.mean([r["scores"][m] for r in runs])),

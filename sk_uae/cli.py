@@ -35,6 +35,10 @@ def _load(spec, data_dir, with_shape=False):
     return (X, y, shape) if with_shape else (X, y)
 
 
+_BUDGET = {"scratch": "equal (none trains (1 + ratio) * epochs on the original rows)",
+           "continue": "equal (none trains (2 + ratio) * epochs on the original rows)"}
+
+
 def _augment(args):
     from sklearn.model_selection import train_test_split
     from tqdm.auto import tqdm
@@ -70,6 +74,8 @@ def _augment(args):
                         clip_values=(0.0, 1.0) if bounded else None)
     # bad --eps/--max-iter/--ratio/--batch-size/--device: fail before the first seed
     attack._check()
+    if args.retrain not in ("scratch", "continue"):
+        raise ValueError(f"--retrain {args.retrain!r} is not known; expected scratch or continue")
     UAEAugmenter(attack=attack, ratio=args.ratio, batch_size=args.batch_size,
                  device=args.device)._validate_params()
     resolve_device(args.device)
@@ -83,9 +89,10 @@ def _augment(args):
         res = compare_augmentations(
             X[idx_train], X[idx_test], None if y is None else y[idx_train],
             None if y is None else y[idx_test], task=args.task, model=args.model,
-            methods=methods, epochs=args.epochs, ratio=args.ratio, attack=attack,
-            image_shape=shape, seed=seed, batch_size=args.batch_size, device=args.device)
-        runs.append({"seed": seed, "scores": res["scores"], "uae": res["uae"]})
+            methods=methods, epochs=args.epochs, ratio=args.ratio, retrain=args.retrain,
+            attack=attack, image_shape=shape, seed=seed, batch_size=args.batch_size, device=args.device)
+        runs.append({"seed": seed, "scores": res["scores"], "samples_seen": res["samples_seen"],
+                     "uae": res["uae"]})
         if seed == 0:
             examples = res["examples"]
         bar.set_postfix(uae_success=f"{res['uae']['success_rate']:.2f}" if res["uae"] else "-")
@@ -95,7 +102,7 @@ def _augment(args):
     payload = {"data": args.data, "task": args.task, "model": args.model, "metric": task.metric,
                "higher_is_better": task.higher_is_better, "n_train": int(n_train),
                "n_test": int(n_test), "epochs": args.epochs, "ratio": args.ratio,
-               "step_budget": "equal (none trains (1 + ratio) * epochs on the original rows)",
+               "retrain": args.retrain, "step_budget": _BUDGET[args.retrain],
                "attack": {k: v for k, v in attack.get_params().items() if k != "objective"},
                "summary": summary, "runs": runs}
     with open(os.path.join(args.out, "results.json"), "w") as fh:
@@ -192,6 +199,8 @@ def build_parser():
     a.add_argument("--seeds", type=int, default=3, help="seeds (and splits) to average over")
     a.add_argument("--epochs", type=int, default=20, help="epochs on the augmented set")
     a.add_argument("--ratio", type=float, default=1.0, help="fraction of rows augmented")
+    a.add_argument("--retrain", default="scratch", help="scratch (default): retrain a fresh "
+                   "model on the union; continue: train the first model on")
     a.add_argument("--eps", type=float, default=0.3)
     a.add_argument("--max-iter", type=int, default=40)
     a.add_argument("--n-train", type=int, default=None, help="training rows (default: 75 %%)")

@@ -5,7 +5,11 @@ trains the task's model with each augmentation method through
 :class:`~sk_uae.UAEAugmenter` and scores the final model on held-out data.
 Every method gets the **same number of optimiser steps**: augmented methods
 train ``epochs`` epochs on ``(1 + ratio) * n`` rows, the ``none`` baseline
-trains ``(1 + ratio) * epochs`` epochs on the ``n`` original rows.
+trains ``(1 + ratio) * epochs`` epochs on the ``n`` original rows. With
+``retrain="continue"`` the augmented model also keeps the ``epochs`` epochs of
+its first fit on the ``n`` rows, so ``none`` trains ``(2 + ratio) * epochs``.
+The training rows each final model has seen are counted from its history and
+returned as ``samples_seen``.
 
 Methods
 -------
@@ -232,8 +236,9 @@ def baseline_attack(method, uae_linf, clip_values):
 
 
 def compare_augmentations(X_train, X_test, y_train=None, y_test=None, *, task="reconstruction",
-                          model="sparse", methods=METHODS, epochs=20, ratio=1.0, attack=None,
-                          image_shape=None, seed=0, batch_size=256, device="cpu", verbose=0):
+                          model="sparse", methods=METHODS, epochs=20, ratio=1.0,
+                          retrain="scratch", attack=None, image_shape=None, seed=0,
+                          batch_size=256, device="cpu", verbose=0):
     """Train and score the task's model under each augmentation method.
 
     Parameters
@@ -258,6 +263,10 @@ def compare_augmentations(X_train, X_test, y_train=None, y_test=None, *, task="r
         Epochs of the augmented methods (``none`` gets ``(1 + ratio) * epochs``).
     ratio : float, default=1.0
         Fraction of the training rows that get an augmented copy.
+    retrain : {"scratch", "continue"}, default="scratch"
+        How the augmented methods retrain (see :class:`~sk_uae.UAEAugmenter`).
+        With ``"continue"`` the final model keeps the ``epochs`` epochs of
+        its first fit, and ``none`` gets ``(2 + ratio) * epochs`` epochs.
     attack : MinMaxMINE, optional
         The UAE attack (default ``MinMaxMINE()``, clipping to [0, 1] only when
         the data lie there).
@@ -278,13 +287,18 @@ def compare_augmentations(X_train, X_test, y_train=None, y_test=None, *, task="r
     Returns
     -------
     dict
-        ``scores`` (method -> metric), ``uae`` (success rate and distortion
-        of the UAEs), ``examples`` (a few originals and their UAEs).
+        ``scores`` (method -> metric), ``samples_seen`` (method -> training
+        rows the final model was trained on, summed over its epochs, read
+        from its history), ``uae`` (success rate and distortion of the UAEs),
+        ``examples`` (a few originals and their UAEs; with
+        ``retrain="continue"`` they are regenerated from the retrained model).
     """
     _check_task(task)
     spec = TASKS[task]
     if spec.needs_labels and (y_train is None or y_test is None):
         raise ValueError(f"task {task!r} is judged with labels; the data have none.")
+    if retrain not in ("scratch", "continue"):
+        raise ValueError(f"retrain must be 'scratch' or 'continue'; got {retrain!r}.")
     unknown = set(methods) - set(METHODS)
     if unknown:
         raise ValueError(f"unknown methods {sorted(unknown)}; expected a subset of {METHODS}.")
@@ -294,7 +308,7 @@ def compare_augmentations(X_train, X_test, y_train=None, y_test=None, *, task="r
         attack = MinMaxMINE(clip_values=clip_values)
     base = make_model(task, model, X_train.shape[1], image_shape, epochs, seed)
     metric = _METRICS[task]
-    scores, uae = {}, None
+    scores, seen, uae = {}, {}, None
     order = sorted(methods, key=lambda m: m != "uae")  # matched baselines need the UAEs
     if any(m in ("noise", "pgd") for m in order) and "uae" not in order:
         order = ["uae"] + order
@@ -302,16 +316,18 @@ def compare_augmentations(X_train, X_test, y_train=None, y_test=None, *, task="r
     for method in order:
         est = clone(base)
         if method == "none":
-            est.set_params(max_epochs=int(round(epochs * (1 + ratio))))
+            first = 1 if retrain == "continue" else 0
+            est.set_params(max_epochs=int(round(epochs * (first + 1 + ratio))))
             aug = UAEAugmenter(est, ratio=0.0, random_state=seed)
         elif method == "uae":
-            aug = UAEAugmenter(est, attack, ratio=ratio, batch_size=batch_size, device=device,
-                               random_state=seed, verbose=verbose)
+            aug = UAEAugmenter(est, attack, ratio=ratio, retrain=retrain,
+                               batch_size=batch_size, device=device, random_state=seed,
+                               verbose=verbose)
         else:
             aug = UAEAugmenter(est, baseline_attack(method, uae["distortion_linf_mean"],
                                                     clip_values),
-                               ratio=ratio, batch_size=batch_size, device=device,
-                               random_state=seed)
+                               ratio=ratio, retrain=retrain, batch_size=batch_size,
+                               device=device, random_state=seed)
         aug.fit(X_train, y_train)
         if method == "uae":
             info = aug.uae_info_
@@ -324,4 +340,11 @@ def compare_augmentations(X_train, X_test, y_train=None, y_test=None, *, task="r
                         "adversarial": aug.generator_.transform(X_train[idx])}
         if method in methods:
             scores[method] = metric(aug.estimator_, X_train, y_train, X_test, y_test, seed)
-    return {"scores": scores, "uae": uae, "examples": examples}
+            seen[method] = _samples_seen(aug.estimator_)
+    return {"scores": scores, "samples_seen": seen, "uae": uae, "examples": examples}
+
+
+def _samples_seen(net):
+    """Training rows a skorch net was trained on, summed over its history."""
+    return int(sum(sum(b["train_batch_size"] for b in epoch["batches"] if "train_batch_size" in b)
+                   for epoch in net.history))

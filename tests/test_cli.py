@@ -39,6 +39,7 @@ def test_generate_writes_examples(tmp_path):
     (["augment", "--data", "mnist"], "--data-dir"),
     (["augment", "--seeds", "0"], "--seeds"),
     (["augment", "--n-train", "5000"], "exceed"),
+    (["augment", "--retrain", "warm"], "--retrain 'warm'"),
 ])
 def test_bad_options_give_one_line_errors(argv, message, capsys):
     assert main(argv) == 2
