@@ -1,4 +1,4 @@
-"""Scale: memory of generate_to on N and 10N rows, throughput, n_jobs 1 vs 2.
+"""Scale: memory and time of generate_to on N and 10N rows, throughput, n_jobs 1 vs 2.
 
 Usage::
 
@@ -9,7 +9,9 @@ MinMax MINE (the figures are about the streaming and parallel machinery,
 not about attack quality). Peak memory is measured in a fresh subprocess per
 size: ``ru_maxrss`` (whole process, torch included) and the tracemalloc peak
 (Python and numpy allocations), for ``generate_to`` from a memory-mapped
-input and, for contrast, for the in-memory ``generate``.
+input and, for contrast, for the in-memory ``generate``. Wall times of the
+two are then measured side by side in this process, without tracemalloc,
+alternating, two repetitions each (the ratios use the faster repetition).
 """
 
 import argparse
@@ -119,6 +121,24 @@ def main():
                 memory[f"{mode}_{key}_ratio_10n_over_n"] = (
                     memory[f"{mode}_{10 * n}"][key] / memory[f"{mode}_{n}"][key])
         result["memory"] = memory
+
+        # wall time side by side, in this process and without tracemalloc (which slows
+        # the child runs above by a varying amount): generate and generate_to alternated
+        timing = {}
+        for size in (n, 10 * n):
+            Xs = tiled(X_all, size)
+            for rep in range(2):
+                out_dir = os.path.join(tmp, f"timing_{size}_{rep}")
+                t_gen = rate(lambda: gen.generate(Xs), size)["wall_s"]
+                t_to = rate(lambda: gen.generate_to(out_dir, Xs, shard_size=shard), size)["wall_s"]
+                timing[f"{size}_rep{rep}"] = {"generate_s": t_gen, "generate_to_s": t_to,
+                                              "generate_to_over_generate": t_to / t_gen}
+                print("timing", size, rep, timing[f"{size}_rep{rep}"], flush=True)
+        for mode in ("generate", "generate_to"):
+            timing[f"{mode}_ratio_10n_over_n"] = (
+                min(timing[f"{10 * n}_rep{r}"][f"{mode}_s"] for r in range(2))
+                / min(timing[f"{n}_rep{r}"][f"{mode}_s"] for r in range(2)))
+        result["wall_time"] = timing
 
         X = tiled(X_all, n)
         by_batch = {}
