@@ -90,7 +90,8 @@ def _augment(args):
             X[idx_train], X[idx_test], None if y is None else y[idx_train],
             None if y is None else y[idx_test], task=args.task, model=args.model,
             methods=methods, epochs=args.epochs, ratio=args.ratio, retrain=args.retrain,
-            attack=attack, image_shape=shape, seed=seed, batch_size=args.batch_size, device=args.device)
+            attack=attack, image_shape=shape, seed=seed, batch_size=args.batch_size,
+            device=args.device)
         runs.append({"seed": seed, "scores": res["scores"], "samples_seen": res["samples_seen"],
                      "uae": res["uae"]})
         if seed == 0:

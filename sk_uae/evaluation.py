@@ -260,7 +260,8 @@ def compare_augmentations(X_train, X_test, y_train=None, y_test=None, *, task="r
         "pgd", "uae")``. ``"uae"`` is run (unscored) whenever ``"noise"`` or
         ``"pgd"`` is asked for without it.
     epochs : int, default=20
-        Epochs of the augmented methods (``none`` gets ``(1 + ratio) * epochs``).
+        Epochs of the augmented methods (``none`` gets ``(1 + ratio) * epochs``,
+        or ``(2 + ratio) * epochs`` with ``retrain="continue"``).
     ratio : float, default=1.0
         Fraction of the training rows that get an augmented copy.
     retrain : {"scratch", "continue"}, default="scratch"
