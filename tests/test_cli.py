@@ -23,6 +23,17 @@ def test_augment_writes_results_and_figures(tmp_path, capsys):
     assert "uae" in printed and "vs none" in printed
 
 
+def test_augment_continue_gives_every_method_the_same_rows(tmp_path):
+    out = tmp_path / "continue"
+    assert main(["augment", "--retrain", "continue", "--ratio", "0.5", "--seeds", "1",
+                 "--epochs", "2", "--max-iter", "2", "--n-train", "120", "--n-test", "60",
+                 "--out", str(out), "--no-plots"]) == 0
+    res = json.loads((out / "results.json").read_text())
+    assert res["retrain"] == "continue" and "(2 + ratio)" in res["step_budget"]
+    # 2 epochs on 120 rows, then 2 on 180; none: 5 epochs on 120
+    assert res["runs"][0]["samples_seen"] == {m: 600 for m in res["summary"]}
+
+
 def test_generate_writes_examples(tmp_path):
     out = tmp_path / "gen"
     assert main(["generate", "--n-samples", "16", "--max-iter", "2", "--epochs", "1",
