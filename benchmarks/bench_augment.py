@@ -31,7 +31,7 @@ from _common import DEFAULT_MNIST, ROOT, environment, write_json  # noqa: E402
 
 from sk_uae.attacks import MinMaxMINE  # noqa: E402
 from sk_uae.datasets import load_digits_images, load_mnist_idx  # noqa: E402
-from sk_uae.evaluation import METHODS, TASKS, compare_augmentations  # noqa: E402
+from sk_uae.evaluation import METHODS, TASKS, compare_augmentations, step_budget  # noqa: E402
 
 DEFAULT_MODEL = {"reconstruction": "sparse", "representation": "concrete",
                  "contrastive": "mlp"}
@@ -90,11 +90,9 @@ def main(argv=None):
             for e, lr in itertools.product((0.1, 0.3), (0.01, 0.1))]
     if args.quick:
         grid = grid[:2]
-    first = "2" if args.retrain == "continue" else "1"
     payload = {"environment": environment(), "epochs": epochs, "methods": METHODS,
                "ratio": args.ratio, "retrain": args.retrain,
-               "step_budget": f"equal: 'none' trains ({first} + ratio) * epochs on the "
-                              "original rows",
+               "step_budget": step_budget(args.retrain),
                "results": {}}
     for task, name in itertools.product(args.tasks.split(","), args.datasets.split(",")):
         data = load(name, args.mnist_dir, 200 if args.quick else args.mnist_train,

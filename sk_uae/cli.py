@@ -35,17 +35,13 @@ def _load(spec, data_dir, with_shape=False):
     return (X, y, shape) if with_shape else (X, y)
 
 
-_BUDGET = {"scratch": "equal (none trains (1 + ratio) * epochs on the original rows)",
-           "continue": "equal (none trains (2 + ratio) * epochs on the original rows)"}
-
-
 def _augment(args):
     from sklearn.model_selection import train_test_split
     from tqdm.auto import tqdm
 
     from . import UAEAugmenter
     from .attacks import MinMaxMINE
-    from .evaluation import METHODS, TASKS, compare_augmentations, make_model
+    from .evaluation import METHODS, TASKS, compare_augmentations, make_model, step_budget
     from .utils import resolve_device
 
     X, y, shape = _load(args.data, args.data_dir, with_shape=True)
@@ -103,7 +99,7 @@ def _augment(args):
     payload = {"data": args.data, "task": args.task, "model": args.model, "metric": task.metric,
                "higher_is_better": task.higher_is_better, "n_train": int(n_train),
                "n_test": int(n_test), "epochs": args.epochs, "ratio": args.ratio,
-               "retrain": args.retrain, "step_budget": _BUDGET[args.retrain],
+               "retrain": args.retrain, "step_budget": step_budget(args.retrain),
                "attack": {k: v for k, v in attack.get_params().items() if k != "objective"},
                "summary": summary, "runs": runs}
     with open(os.path.join(args.out, "results.json"), "w") as fh:

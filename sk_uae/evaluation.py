@@ -235,6 +235,25 @@ def baseline_attack(method, uae_linf, clip_values):
     raise ValueError(f"method {method!r} is not a baseline; expected one of {METHODS}.")
 
 
+_FIRST_FIT = {"scratch": 0, "continue": 1}  # epochs-worth of the first fit the final model keeps
+
+
+def step_budget(retrain="scratch"):
+    """How ``none`` gets the augmented methods' optimiser steps, in words.
+
+    Parameters
+    ----------
+    retrain : {"scratch", "continue"}, default="scratch"
+        The augmented methods' retraining mode.
+
+    Returns
+    -------
+    str
+    """
+    return (f"equal: 'none' trains ({_FIRST_FIT[retrain] + 1} + ratio) * epochs on the "
+            "original rows")
+
+
 def compare_augmentations(X_train, X_test, y_train=None, y_test=None, *, task="reconstruction",
                           model="sparse", methods=METHODS, epochs=20, ratio=1.0,
                           retrain="scratch", attack=None, image_shape=None, seed=0,
@@ -298,7 +317,7 @@ def compare_augmentations(X_train, X_test, y_train=None, y_test=None, *, task="r
     spec = TASKS[task]
     if spec.needs_labels and (y_train is None or y_test is None):
         raise ValueError(f"task {task!r} is judged with labels; the data have none.")
-    if retrain not in ("scratch", "continue"):
+    if retrain not in _FIRST_FIT:
         raise ValueError(f"retrain must be 'scratch' or 'continue'; got {retrain!r}.")
     unknown = set(methods) - set(METHODS)
     if unknown:
@@ -317,8 +336,7 @@ def compare_augmentations(X_train, X_test, y_train=None, y_test=None, *, task="r
     for method in order:
         est = clone(base)
         if method == "none":
-            first = 1 if retrain == "continue" else 0
-            est.set_params(max_epochs=int(round(epochs * (first + 1 + ratio))))
+            est.set_params(max_epochs=int(round(epochs * (_FIRST_FIT[retrain] + 1 + ratio))))
             aug = UAEAugmenter(est, ratio=0.0, random_state=seed)
         elif method == "uae":
             aug = UAEAugmenter(est, attack, ratio=ratio, retrain=retrain,
