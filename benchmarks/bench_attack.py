@@ -88,7 +88,7 @@ def bench_dataset(name, args):
     module = ae.module_.eval()
     reconstruct = lambda v: module(v)[0]  # noqa: E731
     objective = ReconstructionObjective(reconstruct)
-    attack = MinMaxMINE(max_iter=10 if args.quick else 40)
+    attack = MinMaxMINE(max_iter=10 if args.quick else 40).fit(X_train)
     result = {"n_features": X_train.shape[1], "attack": attack.get_params(), "engine": []}
     for batch in (1, 32, 256):
         r = engine_rate(attack, objective, X_eval, batch, n_rows[batch])
@@ -119,7 +119,8 @@ def main(argv=None):
     p.add_argument("--quick", action="store_true", help="smoke run: fewer rows and iterations")
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     p.add_argument("--mnist-dir", default=DEFAULT_MNIST)
-    p.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results", "bench_attack.json"))
+    p.add_argument("--out",
+                   default=os.path.join(ROOT, "benchmarks", "results", "bench_attack.json"))
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     payload = {"environment": environment(), "quick": args.quick, "datasets": {}}

@@ -91,7 +91,7 @@ def main(argv=None):
     ae.fit(X[-2000:])
     module = ae.module_.eval()
     objective = ReconstructionObjective(lambda v: module(v)[0])
-    attack = MinMaxMINE(max_iter=10) if args.quick else MinMaxMINE()
+    attack = (MinMaxMINE(max_iter=10) if args.quick else MinMaxMINE()).fit(X[-2000:])
     peak = matmul_rate(device, n=4096 if gpu else 1024, repeats=20 if gpu else 3)
     print(f"{device}: measured float32 matmul rate {peak / 1e12:.2f} TFLOP/s", flush=True)
 

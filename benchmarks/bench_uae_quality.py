@@ -105,7 +105,8 @@ def main(argv=None):
         for r in runs:
             print(name, {k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items()})
         if args.reference_config:
-            ref = run_one(ae, X_eval[:64], MinMaxMINE(max_iter=attack.max_iter, **REFERENCE_MINE), 0)
+            ref_attack = MinMaxMINE(max_iter=attack.max_iter, **REFERENCE_MINE)
+            ref = run_one(ae, X_eval[:64], ref_attack, 0)
             entry["reference_mine_settings"] = {"settings": REFERENCE_MINE, **ref}
             print(name, "reference MINE settings:", ref)
         payload["datasets"][name] = entry

@@ -40,7 +40,8 @@ rng = np.random.RandomState(0)
 perm = rng.permutation(len(X))
 X_fit, X_att = X[perm[:1200]], X[perm[1200:1264]]
 
-ae = AutoencoderNet(SparseAutoencoder, module__hidden_units=64, max_epochs=30, lr=1e-2, random_state=0).fit(X_fit)
+ae = AutoencoderNet(SparseAutoencoder, module__hidden_units=64, max_epochs=30, lr=1e-2,
+                    random_state=0).fit(X_fit)
 print(f"reconstruction MSE of the attacked rows: {np.mean((ae.predict(X_att) - X_att) ** 2):.4f}")
 
 # %%

@@ -146,7 +146,8 @@ if augmenter.generator_ is not None:
 # rows, five seeds, equal step budgets) see ``docs/results.md``: there UAE
 # augmentation was never better than the best baseline (more epochs on the
 # original rows, matched noise or PGD perturbations, depending on the task),
-# though sometimes slightly better than duplicated rows. To rank candidates by a property of the attack itself (success rate,
-# distortion, similarity) instead of a downstream score, tune a
+# though sometimes slightly better than duplicated rows. To rank candidates by
+# a property of the attack itself (success rate, distortion, similarity)
+# instead of a downstream score, tune a
 # :class:`sk_uae.UAEGenerator` with the scorers of ``sk_uae.metrics``
 # (``make_attack_scorer``).

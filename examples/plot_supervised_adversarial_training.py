@@ -43,7 +43,8 @@ X_train, X_test, y_train, y_test = train_test_split(
 
 
 def cnn(epochs=20):
-    return ClassifierNet(CNNClassifierModule, max_epochs=epochs, batch_size=100, lr=3e-3, random_state=0)
+    return ClassifierNet(CNNClassifierModule, max_epochs=epochs, batch_size=100, lr=3e-3,
+                         random_state=0)
 
 
 # %%

@@ -52,10 +52,11 @@ print(feature_names[:3])
 # %%
 # Split and scale
 # ---------------
-# The attack works in a box of valid values, by default [0, 1]
-# (``clip_values=(0.0, 1.0)``), so the features are scaled to that range. The
+# The autoencoder's sigmoid output rebuilds values in [0, 1], so the features
+# are scaled to that range; the attacks keep their examples within the range of
+# the rows they are fitted on (their default ``clip_values="auto"``). The
 # scaler is fitted on the training rows; ``clip=True`` keeps the test rows in
-# the box too.
+# [0, 1] too.
 
 X_train, X_test, y_train, y_test = train_test_split(
     X, y, test_size=0.3, stratify=y, random_state=0)

@@ -1,18 +1,20 @@
 """UAEAugmenter: fit, attack, retrain on the union -- as one meta-estimator."""
 
-from numbers import Integral, Real
-
 import numpy as np
-from sklearn.base import BaseEstimator, MetaEstimatorMixin, TransformerMixin
-from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.base import (ClassNamePrefixFeaturesOutMixin, MetaEstimatorMixin, TransformerMixin,
+                          _fit_context)
+from sklearn.utils import get_tags
+from sklearn.utils._param_validation import StrOptions
+from sklearn.utils._set_output import _wrap_data_with_container
 from sklearn.utils.metaestimators import available_if
-from sklearn.utils.validation import check_is_fitted, check_consistent_length, validate_data
+from sklearn.utils.validation import check_consistent_length, check_is_fitted, validate_data
 
-from ._generator import UAEGenerator, fit_clone
-from .attacks import BaseAttack
+from ._base import SHARED_DOCS
+from ._generator import _BaseAugment
 from .utils import seed_from_random_state
-from .utils._torch import PRECISIONS
+from .utils._docstring import fill_doc
+
+RETRAIN_MODES = ("scratch", "continue")
 
 
 def _estimator_has(attr):
@@ -27,36 +29,12 @@ def _estimator_has(attr):
     return check
 
 
-def make_uaes(estimator, attack, X, y, *, ratio, batch_size, device, seed, verbose, n_jobs=None,
-              precision="float32"):
-    """Fit ``estimator`` on ``(X, y)`` and attack a ``ratio`` of the rows.
-
-    Shared by :class:`UAEAugmenter` and :class:`~sk_uae.UAESampler`.
-    ``n_jobs`` goes to the :class:`UAEGenerator` (parallel attack).
-
-    Returns
-    -------
-    generator : fitted UAEGenerator (its ``estimator_`` is the first model)
-    indices : ndarray of int, the attacked rows (sorted)
-    X_adv : ndarray, their adversarial examples
-    info : dict of per-sample arrays (see :meth:`UAEGenerator.generate`)
-    """
-    gen = UAEGenerator(estimator, attack, batch_size=batch_size, device=device,
-                       random_state=seed, verbose=verbose, n_jobs=n_jobs, precision=precision)
-    gen.fit(X, y)
-    n = X.shape[0]
-    n_aug = int(round(ratio * n))
-    rng = check_random_state(seed)
-    indices = np.sort(rng.choice(n, size=n_aug, replace=False)) if n_aug < n else np.arange(n)
-    X_adv, info = gen.generate(X[indices], None if y is None else y[indices])
-    return gen, indices, X_adv, info
-
-
 # auto_wrap_output_keys=None: set_output's wrapper would replace the
 # available_if descriptor of transform, so that hasattr(aug, "transform") held
-# even around a classifier, which has none
-class UAEAugmenter(MetaEstimatorMixin, TransformerMixin, BaseEstimator,
-                   auto_wrap_output_keys=None):
+# even around a classifier, which has none; transform wraps its own output
+@fill_doc(**SHARED_DOCS)
+class UAEAugmenter(MetaEstimatorMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin,
+                   _BaseAugment, auto_wrap_output_keys=None):
     """Adversarial augmentation as a meta-estimator: fit, attack, retrain.
 
     ``fit`` trains ``estimator`` on ``X``, makes one adversarial example for
@@ -65,45 +43,18 @@ class UAEAugmenter(MetaEstimatorMixin, TransformerMixin, BaseEstimator,
     union of ``X`` and those examples (labels copied when ``y`` is given).
     ``transform``, ``predict``, ``predict_proba`` and ``score`` delegate to
     that final model, so the augmenter slots into a ``Pipeline`` where the
-    model would.
+    model would; the outputs of ``transform`` are named ``uaeaugmenter0``,
+    ``uaeaugmenter1``, ... (``get_feature_names_out``, ``set_output``).
 
     Parameters
     ----------
-    estimator : skorch-style net, default=None
-        The model to fit, attack and retrain (cloned, never fitted in place);
-        it must expose its torch module as ``module_`` once fitted. ``None``
-        means ``AutoencoderNet()``.
-    attack : BaseAttack, default=None
-        The attack that makes the adversarial examples; ``None`` means
-        ``MinMaxMINE()``. Its parameters are reachable as ``attack__<name>``.
-    ratio : float in [0, 1], default=1.0
-        Fraction of the training rows that get an adversarial example
-        (1.0 doubles the training set, as in the paper; 0 trains on ``X``
-        alone).
+    %(estimator)s
+    %(attack)s
+    %(ratio)s
     retrain : {"scratch", "continue"}, default="scratch"
         Train the final model anew on the union, or continue training the
         first model on it (needs ``partial_fit``).
-    batch_size : int, default=64
-        Rows attacked together (results do not depend on it).
-    device : str or torch.device, default="cpu"
-        Where the attack runs: ``"cpu"``, ``"cuda"``, ``"cuda:<i>"`` or
-        ``"auto"`` (CUDA when available). The models train on their own
-        ``device`` parameter.
-    random_state : int, RandomState or None, default=None
-        Seeds both trainings, the choice of attacked rows and the attack.
-        An int makes ``fit`` repeatable; ``None`` draws a fresh seed at every
-        ``fit``.
-    verbose : int, default=0
-        Verbosity of the attack (passed to :class:`UAEGenerator`): ``>= 1``
-        shows a progress bar over the attacked batches (sequential runs
-        only), ``>= 2`` also logs every MinMax iteration to the ``"sk_uae"``
-        logger. The models' own output is controlled by their ``verbose``.
-    n_jobs : int or None, default=None
-        Parallel workers of the attack (see :class:`UAEGenerator`); results
-        do not depend on it.
-    precision : {"float32", "bfloat16", "float16"}, default="float32"
-        Precision of the model's forward and backward passes during the
-        attack (see :class:`~sk_uae.UAEGenerator`); training is unaffected.
+    %(run)s
 
     Attributes
     ----------
@@ -121,6 +72,8 @@ class UAEAugmenter(MetaEstimatorMixin, TransformerMixin, BaseEstimator,
     n_train_samples_ : int
         Rows the final model was trained on.
     n_features_in_ : int
+    feature_names_in_ : ndarray of str
+        Only when ``X`` had column names (e.g. a pandas DataFrame).
 
     Examples
     --------
@@ -135,33 +88,19 @@ class UAEAugmenter(MetaEstimatorMixin, TransformerMixin, BaseEstimator,
     (120, (60, 128))
     """
 
-    _parameter_constraints = {
-        "estimator": [HasMethods(["fit"]), None],
-        "attack": [BaseAttack, None],
-        "ratio": [Interval(Real, 0, 1, closed="both")],
-        "retrain": [StrOptions({"scratch", "continue"})],
-        "batch_size": [Interval(Integral, 1, None, closed="left")],
-        "device": [str, object],
-        "random_state": ["random_state"],
-        "verbose": ["verbose"],
-        "n_jobs": [Integral, None],
-        "precision": [StrOptions(set(PRECISIONS))],
-    }
+    _parameter_constraints = {**_BaseAugment._parameter_constraints,
+                              "retrain": [StrOptions(set(RETRAIN_MODES))]}
 
     def __init__(self, estimator=None, attack=None, *, ratio=1.0, retrain="scratch",
                  batch_size=64, device="cpu", random_state=None, verbose=0, n_jobs=None,
                  precision="float32"):
-        self.estimator = estimator
-        self.attack = attack
+        super().__init__(estimator, attack, batch_size=batch_size, device=device,
+                         random_state=random_state, verbose=verbose, n_jobs=n_jobs,
+                         precision=precision)
         self.ratio = ratio
         self.retrain = retrain
-        self.batch_size = batch_size
-        self.device = device
-        self.random_state = random_state
-        self.verbose = verbose
-        self.n_jobs = n_jobs
-        self.precision = precision
 
+    @_fit_context(prefer_skip_nested_validation=False)
     def fit(self, X, y=None):
         """Fit, attack ``ratio`` of the rows, retrain on the union.
 
@@ -176,11 +115,11 @@ class UAEAugmenter(MetaEstimatorMixin, TransformerMixin, BaseEstimator,
         -------
         self
         """
-        self._validate_params()
         X = validate_data(self, X, dtype=(np.float32, np.float64))
         if y is not None:
             y = np.asarray(y)
             check_consistent_length(X, y)
+        self._check_shared()
         if self.retrain == "continue" and self.estimator is not None and not hasattr(
                 self.estimator, "partial_fit"):
             raise ValueError(
@@ -189,31 +128,29 @@ class UAEAugmenter(MetaEstimatorMixin, TransformerMixin, BaseEstimator,
             )
         seed = seed_from_random_state(self.random_state)
         if self.ratio == 0:  # no augmentation: one fit on X
-            self.estimator_ = fit_clone(self.estimator, X, y, seed + 1)
-            self.generator_ = None
-            self.augment_indices_ = np.empty(0, dtype=np.int64)
-            self.uae_info_ = {}
-            self.uae_success_rate_ = 0.0
-            self.n_train_samples_ = int(X.shape[0])
+            self._set_fitted(self._fit_estimator(X, y, seed + 1), None,
+                             np.empty(0, dtype=np.int64), {}, X)
             return self
-        gen, idx, X_adv, info = make_uaes(
-            self.estimator, self.attack, X, y, ratio=self.ratio, batch_size=self.batch_size,
-            device=self.device, seed=seed, verbose=self.verbose, n_jobs=self.n_jobs,
-            precision=self.precision)
+        gen, idx, X_adv, info = self._make_uaes(X, y, seed)
         X_all = np.vstack([X, X_adv.astype(X.dtype)]).astype(np.float32)
         y_all = None if y is None else np.concatenate([y, y[idx]])
         if self.retrain == "scratch":
-            final = fit_clone(self.estimator, X_all, y_all, seed + 1)
+            final = self._fit_estimator(X_all, y_all, seed + 1)
         else:
             final = gen.estimator_  # the first model trains on; generator_ shares it
             final.partial_fit(X_all) if y_all is None else final.partial_fit(X_all, y_all)
-        self.estimator_ = final
-        self.generator_ = gen
-        self.augment_indices_ = idx
-        self.uae_info_ = info
-        self.uae_success_rate_ = float(np.mean(info["success"])) if len(idx) else 0.0
-        self.n_train_samples_ = int(X_all.shape[0])
+        self._set_fitted(final, gen, idx, info, X_all)
         return self
+
+    def _set_fitted(self, final, generator, indices, info, X_train):
+        self.estimator_ = final
+        self.generator_ = generator
+        self.augment_indices_ = indices
+        self.uae_info_ = info
+        self.uae_success_rate_ = float(np.mean(info["success"])) if len(indices) else 0.0
+        self.n_train_samples_ = int(X_train.shape[0])
+        if hasattr(final, "transform"):
+            self._n_features_out = final.transform(X_train[:1].astype(np.float32)).shape[1]
 
     def _final(self, X):
         check_is_fitted(self, "estimator_")
@@ -234,8 +171,8 @@ class UAEAugmenter(MetaEstimatorMixin, TransformerMixin, BaseEstimator,
         ndarray
             What the final model's ``transform`` returns.
         """
-        X = self._final(X)
-        return self.estimator_.transform(X)
+        Xt = self._final(X)
+        return _wrap_data_with_container("transform", self.estimator_.transform(Xt), X, self)
 
     @available_if(_estimator_has("predict"))
     def predict(self, X):
@@ -293,13 +230,26 @@ class UAEAugmenter(MetaEstimatorMixin, TransformerMixin, BaseEstimator,
         X = self._final(X)
         return self.estimator_.score(X) if y is None else self.estimator_.score(X, y)
 
+    @available_if(_estimator_has("transform"))
+    def get_feature_names_out(self, input_features=None):
+        """Names of the outputs of :meth:`transform`: ``uaeaugmenter0``, ``uaeaugmenter1``, ...
+
+        Parameters
+        ----------
+        input_features : array-like of str or None, default=None
+            Only checked against the names seen in ``fit``; the outputs are
+            the final model's codes, not the input columns.
+
+        Returns
+        -------
+        ndarray of str
+        """
+        check_is_fitted(self, "_n_features_out")
+        return super().get_feature_names_out(input_features)
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.non_deterministic = not isinstance(self.random_state, (int, np.integer))
-        tags.input_tags.allow_nan = False
         if self.estimator is not None:
-            from sklearn.utils import get_tags
-
             inner = get_tags(self.estimator)
             tags.estimator_type = inner.estimator_type
             tags.target_tags.required = inner.target_tags.required
@@ -308,3 +258,7 @@ class UAEAugmenter(MetaEstimatorMixin, TransformerMixin, BaseEstimator,
         else:
             tags.transformer_tags.preserves_dtype = ["float32"]
         return tags
+
+
+# transform wraps its own output (see above); this tells set_output it may
+UAEAugmenter._sklearn_auto_wrap_output_keys = {"transform"}

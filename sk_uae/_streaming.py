@@ -135,10 +135,14 @@ def read_manifest(directory):
 
 def write_manifest(directory, manifest):
     """Write the manifest atomically (temporary file, fsync, rename)."""
-    path = os.path.join(directory, MANIFEST)
+    write_json_atomic(os.path.join(directory, MANIFEST), manifest)
+
+
+def write_json_atomic(path, payload):
+    """Write ``payload`` as JSON to ``path`` atomically: a kill leaves the old file or the new."""
     tmp = path + ".tmp"
     with open(tmp, "w") as fh:
-        json.dump(manifest, fh, indent=1, sort_keys=True)
+        json.dump(payload, fh, indent=1, sort_keys=True)
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)
@@ -220,11 +224,6 @@ def stream_to(directory, *, n_samples, n_features, dtype, shard_size, header, fi
     compute : callable ``(start, stop) -> (x_adv, info_struct)``
     resume : bool, default=True
         Reuse verified shards of an earlier (interrupted) run.
-
-    Returns
-    -------
-    stats : dict
-        ``reused`` and ``computed``: lists of shard indices.
     """
     directory = os.fspath(directory)
     os.makedirs(directory, exist_ok=True)
@@ -257,7 +256,6 @@ def stream_to(directory, *, n_samples, n_features, dtype, shard_size, header, fi
                                       shape=(n_samples, n_features))
     info_out = np.lib.format.open_memmap(os.path.join(directory, INFO_FILE), mode="w+",
                                          dtype=INFO_DTYPE, shape=(n_samples,))
-    stats = {"reused": [], "computed": []}
     try:
         for i, start, stop, fp, entry in plan:
             shard = None
@@ -271,10 +269,8 @@ def stream_to(directory, *, n_samples, n_features, dtype, shard_size, header, fi
                 new.update(start=start, stop=stop, fingerprint=fp)
                 manifest["shards"][str(i)] = new
                 write_manifest(directory, manifest)
-                stats["computed"].append(i)
             else:
                 x_adv, info = shard
-                stats["reused"].append(i)
             x_out[start:stop] = x_adv
             info_out[start:stop] = info
         x_out.flush()
@@ -287,7 +283,6 @@ def stream_to(directory, *, n_samples, n_features, dtype, shard_size, header, fi
                            "info_file": INFO_FILE,
                            "info_sha256": sha256_file(os.path.join(directory, INFO_FILE))}
     write_manifest(directory, manifest)
-    return stats
 
 
 def open_outputs(directory):

@@ -14,11 +14,22 @@ import sys
 import time
 
 import numpy as np
+from sklearn.frozen import FrozenEstimator
+from sklearn.model_selection import train_test_split
+from tqdm.auto import tqdm
+
+from . import _streaming as st
+from ._augmenter import RETRAIN_MODES
+from ._generator import UAEGenerator
+from ._plots import plot_examples, plot_scores
+from .attacks import MinMaxMINE
+from .datasets import load_csv, load_digits_images, load_mnist_idx
+from .evaluation import METHODS, TASKS, baseline_attack, compare_augmentations, step_budget
+from .mine import estimate_mi
+from .models import AutoencoderNet, SparseAutoencoder
 
 
 def _load(spec, data_dir, with_shape=False):
-    from .datasets import load_csv, load_digits_images, load_mnist_idx
-
     if spec == "digits":
         X, y = load_digits_images()
         shape = (1, 8, 8)
@@ -36,49 +47,101 @@ def _load(spec, data_dir, with_shape=False):
 
 
 def _augment(args):
-    from sklearn.model_selection import train_test_split
-    from tqdm.auto import tqdm
-
-    from . import UAEAugmenter
-    from .attacks import MinMaxMINE
-    from .evaluation import METHODS, TASKS, compare_augmentations, make_model, step_budget
-    from .utils import resolve_device
-
+    """The main job: every method's held-out metric at an equal step budget, over seeds."""
     X, y, shape = _load(args.data, args.data_dir, with_shape=True)
+    n_train, n_test = _split_sizes(args, len(X))
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
-    unknown = sorted(set(methods) - set(METHODS))
-    if unknown:
-        raise ValueError(f"--methods: unknown {unknown}; expected some of {','.join(METHODS)}")
-    if args.task not in TASKS:
-        raise ValueError(f"--task {args.task!r} is not known; expected one of {sorted(TASKS)}")
+    attack = MinMaxMINE(eps=args.eps, max_iter=args.max_iter)
+    options = {"data": args.data, "task": args.task, "model": args.model, "epochs": args.epochs,
+               "ratio": args.ratio, "retrain": args.retrain, "n_train": int(n_train),
+               "n_test": int(n_test), "batch_size": args.batch_size, "device": args.device,
+               "attack": {k: v for k, v in attack.get_params().items() if k != "objective"}}
+    os.makedirs(args.out, exist_ok=True)
+    checkpoint = _Checkpoint(os.path.join(args.out, CHECKPOINT),
+                             {**options, "X": st.hash_array(X),
+                              "y": None if y is None else st.hash_array(y)})
+    runs, examples = _run_seeds(args, X, y, shape, n_train, n_test, methods, attack, checkpoint)
     task = TASKS[args.task]
-    if task.needs_labels and y is None:
-        raise ValueError(f"--task {args.task} is judged with labels; the data have no 'label' column")
+    summary = {m: {"mean": float(np.mean([r["scores"][m] for r in runs])),
+                   "std": float(np.std([r["scores"][m] for r in runs]))} for m in methods}
+    payload = {**options, "metric": task.metric, "higher_is_better": task.higher_is_better,
+               "step_budget": step_budget(args.retrain), "summary": summary, "runs": runs}
+    with open(os.path.join(args.out, "results.json"), "w") as fh:
+        json.dump(payload, fh, indent=2, default=str)
+    _print_summary(args, task, summary, runs)
+    written = ["results.json"] + ([] if args.no_plots else
+                                  _plot(args.out, summary, task.metric, shape, examples))
+    print(f"wrote {', '.join(written)} to {args.out}")
+    return 0
+
+
+CHECKPOINT = "checkpoint.json"
+
+
+class _Checkpoint:
+    """Finished (seed, method) records of ``sk-uae augment``, kept in one JSON file.
+
+    The file is rewritten atomically after every record, so a killed run
+    loses at most the method in progress. Records are reused only when the
+    options that determine them (all but ``--seeds``, ``--methods``,
+    ``--out`` and ``--no-plots``) and the data are those of this run;
+    otherwise the run starts afresh.
+    """
+
+    def __init__(self, path, options):
+        self.path = path
+        self.fingerprint = st.digest(st.jsonable(options))
+        self.records = {}
+        old = None
+        if os.path.exists(path):
+            try:
+                with open(path) as fh:
+                    old = json.load(fh)
+            except (OSError, ValueError):
+                old = None
+        if isinstance(old, dict) and old.get("fingerprint") == self.fingerprint:
+            self.records = old.get("records", {})
+        elif old is not None:
+            print(f"{path} holds results of other options or data; starting afresh",
+                  file=sys.stderr)
+
+    def done(self, seed):
+        """The finished records of ``seed``, by method."""
+        return dict(self.records.get(str(seed), {}))
+
+    def add(self, seed, method, record):
+        self.records.setdefault(str(seed), {})[method] = record
+        st.write_json_atomic(self.path, {"fingerprint": self.fingerprint,
+                                         "records": self.records})
+
+
+def _split_sizes(args, n_rows):
+    """``(n_train, n_test)`` from ``--n-train`` / ``--n-test`` (default 75 % / 25 %)."""
     for name, value in (("--seeds", args.seeds), ("--epochs", args.epochs)):
         if value < 1:
             raise ValueError(f"{name} must be at least 1; got {value}")
     for name, value in (("--n-train", args.n_train), ("--n-test", args.n_test)):
         if value is not None and value < 1:
             raise ValueError(f"{name} must be at least 1; got {value}")
-    make_model(args.task, args.model, X.shape[1], shape, 1, 0)  # fail early on a bad model
-    n_test = args.n_test if args.n_test is not None else max(1, int(0.25 * len(X)))
-    n_train = args.n_train if args.n_train is not None else len(X) - n_test
-    if n_train + n_test > len(X) or n_train < 2:
-        raise ValueError(f"--n-train {n_train} + --n-test {n_test} exceed the {len(X)} rows")
-    bounded = X.min() >= 0 and X.max() <= 1
-    attack = MinMaxMINE(eps=args.eps, max_iter=args.max_iter,
-                        clip_values=(0.0, 1.0) if bounded else None)
-    # bad --eps/--max-iter/--ratio/--batch-size/--device: fail before the first seed
-    attack._check()
-    if args.retrain not in ("scratch", "continue"):
-        raise ValueError(f"--retrain {args.retrain!r} is not known; expected scratch or continue")
-    UAEAugmenter(attack=attack, ratio=args.ratio, batch_size=args.batch_size,
-                 device=args.device)._validate_params()
-    resolve_device(args.device)
-    runs = []
-    bar = tqdm(range(args.seeds), desc="sk-uae augment", unit="seed")
-    for seed in bar:
-        strat = y if (y is not None and task.needs_labels) else None
+    n_test = args.n_test if args.n_test is not None else max(1, int(0.25 * n_rows))
+    n_train = args.n_train if args.n_train is not None else n_rows - n_test
+    if n_train + n_test > n_rows or n_train < 2:
+        raise ValueError(f"--n-train {n_train} + --n-test {n_test} exceed the {n_rows} rows")
+    return n_train, n_test
+
+
+def _run_seeds(args, X, y, shape, n_train, n_test, methods, attack, checkpoint):
+    """One :func:`compare_augmentations` per seed (and split), resuming finished methods."""
+    runs, examples = [], None
+    needs_labels = TASKS[args.task].needs_labels
+    bar = _LazyBar(args.seeds)
+
+    def on_result(seed, method, record):
+        checkpoint.add(seed, method, record)
+        bar.show()
+
+    for seed in range(args.seeds):
+        strat = y if (y is not None and needs_labels) else None
         idx_train, idx_test = train_test_split(np.arange(len(X)), train_size=n_train,
                                                test_size=n_test, random_state=seed,
                                                stratify=strat)
@@ -87,67 +150,81 @@ def _augment(args):
             None if y is None else y[idx_test], task=args.task, model=args.model,
             methods=methods, epochs=args.epochs, ratio=args.ratio, retrain=args.retrain,
             attack=attack, image_shape=shape, seed=seed, batch_size=args.batch_size,
-            device=args.device)
+            device=args.device, done=checkpoint.done(seed),
+            on_result=lambda method, record, seed=seed: on_result(seed, method, record))
         runs.append({"seed": seed, "scores": res["scores"], "samples_seen": res["samples_seen"],
                      "uae": res["uae"]})
         if seed == 0:
             examples = res["examples"]
-        bar.set_postfix(uae_success=f"{res['uae']['success_rate']:.2f}" if res["uae"] else "-")
-    summary = {m: {"mean": float(np.mean([r["scores"][m] for r in runs])),
-                   "std": float(np.std([r["scores"][m] for r in runs]))} for m in methods}
-    os.makedirs(args.out, exist_ok=True)
-    payload = {"data": args.data, "task": args.task, "model": args.model, "metric": task.metric,
-               "higher_is_better": task.higher_is_better, "n_train": int(n_train),
-               "n_test": int(n_test), "epochs": args.epochs, "ratio": args.ratio,
-               "retrain": args.retrain, "step_budget": step_budget(args.retrain),
-               "attack": {k: v for k, v in attack.get_params().items() if k != "objective"},
-               "summary": summary, "runs": runs}
-    with open(os.path.join(args.out, "results.json"), "w") as fh:
-        json.dump(payload, fh, indent=2, default=str)
+        bar.update(uae_success=f"{res['uae']['success_rate']:.2f}" if res["uae"] else "-")
+    bar.close()
+    return runs, examples
+
+
+class _LazyBar:
+    """The progress bar over seeds, drawn once the first result is in.
+
+    A bad option is found before any model trains; drawn lazily, the bar
+    does not stand in front of that one-line error.
+    """
+
+    def __init__(self, total):
+        self.total = total
+        self.bar = None
+
+    def show(self):
+        if self.bar is None:
+            self.bar = tqdm(total=self.total, desc="sk-uae augment", unit="seed")
+
+    def update(self, **postfix):
+        self.show()
+        self.bar.set_postfix(**postfix, refresh=False)
+        self.bar.update(1)
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _print_summary(args, task, summary, runs):
     print(f"\n{task.metric} ({'higher' if task.higher_is_better else 'lower'} is better), "
           f"{args.data}, {args.task}/{args.model}, {args.seeds} seed(s):")
     ref = summary.get("none", {}).get("mean")
-    for m in methods:
-        line = f"  {m:<10} {summary[m]['mean']:.5f} +- {summary[m]['std']:.5f}"
+    for m, s in summary.items():
+        line = f"  {m:<10} {s['mean']:.5f} +- {s['std']:.5f}"
         if ref is not None and m != "none":
-            line += f"   ({summary[m]['mean'] - ref:+.5f} vs none)"
+            line += f"   ({s['mean'] - ref:+.5f} vs none)"
         print(line)
     rates = [r["uae"]["success_rate"] for r in runs if r["uae"]]
     if rates:
         print(f"  UAE success rate {np.mean(rates):.3f}, mean Linf distortion "
               f"{np.mean([r['uae']['distortion_linf_mean'] for r in runs]):.4f}")
-    written = ["results.json"]
-    if not args.no_plots:
-        from ._plots import plot_examples, plot_scores
 
-        plot_scores(summary, task.metric, os.path.join(args.out, "scores.png"))
-        written.append("scores.png")
-        if shape is not None and examples is not None and examples["adversarial"] is not None:
-            plot_examples(examples["original"], examples["adversarial"], shape,
-                          os.path.join(args.out, "uae_examples.png"))
-            written.append("uae_examples.png")
-    print(f"wrote {', '.join(written)} to {args.out}")
-    return 0
+
+def _plot(out, summary, metric, shape, examples):
+    """The figures of the main job; returns the names written."""
+    plot_scores(summary, metric, os.path.join(out, "scores.png"))
+    written = ["scores.png"]
+    if shape is not None and examples is not None and examples["adversarial"] is not None:
+        plot_examples(examples["original"], examples["adversarial"], shape,
+                      os.path.join(out, "uae_examples.png"))
+        written.append("uae_examples.png")
+    return written
 
 
 def _generate(args):
-    from . import UAEGenerator
-    from .attacks import MinMaxMINE
-    from .mine import estimate_mi
-    from .models import AutoencoderNet, SparseAutoencoder
-
     for name, value in (("--n-samples", args.n_samples), ("--epochs", args.epochs),
                         ("--hidden-units", args.hidden_units)):
         if value < 1:
             raise ValueError(f"{name} must be at least 1; got {value}")
     X, _ = _load(args.data, args.data_dir)
     n = min(args.n_samples, len(X))
-    clip = (0.0, 1.0) if X.min() >= 0 and X.max() <= 1 else None
+    # a sigmoid output can only rebuild data in [0, 1]
+    unit_range = X.min() >= 0 and X.max() <= 1
     ae = AutoencoderNet(SparseAutoencoder, module__hidden_units=args.hidden_units,
                         max_epochs=args.epochs, lr=1e-2,
-                        module__output_activation="sigmoid" if clip else "identity")
-    gen = UAEGenerator(ae, attack=MinMaxMINE(eps=args.eps, max_iter=args.max_iter,
-                                             clip_values=clip),
+                        module__output_activation="sigmoid" if unit_range else "identity")
+    gen = UAEGenerator(ae, attack=MinMaxMINE(eps=args.eps, max_iter=args.max_iter),
                        batch_size=args.batch_size, random_state=args.seed, verbose=1)
     t0 = time.perf_counter()
     gen.fit(X)
@@ -155,18 +232,18 @@ def _generate(args):
     X_adv, info = gen.generate(X[:n])
     t2 = time.perf_counter()
     ok = info["success"]
-    rng = np.random.RandomState(args.seed)
-    noise = X[:n] + rng.choice([-1.0, 1.0], size=X[:n].shape) * info["distortion_linf"][:, None]
-    if clip:
-        noise = np.clip(noise, *clip)
+    # the augmentation baseline of the same mean distortion, as in sk-uae augment
+    noise = UAEGenerator(FrozenEstimator(gen.estimator_),
+                         baseline_attack("noise", info["distortion_linf"].mean()),
+                         random_state=args.seed).fit(X).transform(X[:n])
     mi_uae = estimate_mi(X[:n], X_adv, random_state=args.seed)
-    mi_noise = estimate_mi(X[:n], noise.astype(np.float32), random_state=args.seed)
+    mi_noise = estimate_mi(X[:n], noise, random_state=args.seed)
     summary = {
         "data": args.data, "n_samples": int(n), "eps": args.eps, "max_iter": args.max_iter,
         "success_rate": float(ok.mean()),
         "mean_mi_attack_successful": float(info["mi"][ok].mean()) if ok.any() else None,
         "mean_mi_independent_uae": float(mi_uae.mean()),
-        "mean_mi_independent_noise_same_linf": float(mi_noise.mean()),
+        "mean_mi_independent_noise_matched_linf": float(mi_noise.mean()),
         "mean_distortion_linf": float(info["distortion_linf"].mean()),
         "fit_seconds": t1 - t0, "generate_seconds": t2 - t1,
     }
@@ -176,28 +253,39 @@ def _generate(args):
         json.dump(summary, fh, indent=2)
     width = max(len(k) for k in summary)
     for key, value in summary.items():
-        print(f"{key:<{width}}  {value:.4g}" if isinstance(value, float) else f"{key:<{width}}  {value}")
+        shown = f"{value:.4g}" if isinstance(value, float) else value
+        print(f"{key:<{width}}  {shown}")
     print(f"wrote {os.path.join(args.out, 'uae.npy')} and summary.json")
     return 0
 
 
+class _UsageError(ValueError):
+    """A command line argparse refused (reported on one line, like every other error)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        raise _UsageError(message)
+
+
 def build_parser():
-    parser = argparse.ArgumentParser(prog="sk-uae", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="sk-uae", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     a = sub.add_parser("augment", help="the main job: augment with UAEs and compare baselines")
     a.add_argument("--data", default="digits", help="digits (default), mnist or csv:PATH")
     a.add_argument("--data-dir", default=None, help="folder of the MNIST IDX files")
-    a.add_argument("--task", default="reconstruction", help="reconstruction (default), "
-                   "representation or contrastive")
+    a.add_argument("--task", default="reconstruction", choices=sorted(TASKS),
+                   help="reconstruction (default), representation or contrastive")
     a.add_argument("--model", default="sparse", help="model of the task (reconstruction: "
                    "sparse, dense, conv)")
-    a.add_argument("--methods", default="none,duplicate,noise,pgd,uae",
-                   help="comma-separated subset of none,duplicate,noise,pgd,uae")
+    a.add_argument("--methods", default=",".join(METHODS),
+                   help=f"comma-separated subset of {','.join(METHODS)}")
     a.add_argument("--seeds", type=int, default=3, help="seeds (and splits) to average over")
     a.add_argument("--epochs", type=int, default=20, help="epochs on the augmented set")
     a.add_argument("--ratio", type=float, default=1.0, help="fraction of rows augmented")
-    a.add_argument("--retrain", default="scratch", help="scratch (default): retrain a fresh "
-                   "model on the union; continue: train the first model on")
+    a.add_argument("--retrain", default="scratch", choices=RETRAIN_MODES,
+                   help="scratch (default): retrain a fresh model on the union; continue: "
+                   "train the first model on")
     a.add_argument("--eps", type=float, default=0.3)
     a.add_argument("--max-iter", type=int, default=40)
     a.add_argument("--n-train", type=int, default=None, help="training rows (default: 75 %%)")
@@ -205,7 +293,9 @@ def build_parser():
     a.add_argument("--batch-size", type=int, default=256)
     a.add_argument("--device", default="cpu")
     a.add_argument("--no-plots", action="store_true", help="skip the PNG figures")
-    a.add_argument("--out", default="sk_uae_out", help="output folder (default sk_uae_out)")
+    a.add_argument("--out", default="sk_uae_out", help="output folder (default sk_uae_out); "
+                   f"finished results are kept in {CHECKPOINT} there, and the same command "
+                   "run again resumes from them")
     a.set_defaults(func=_augment)
     g = sub.add_parser("generate", help="train an autoencoder and make UAEs")
     g.add_argument("--data", default="digits", help="digits (default), mnist or csv:PATH")
@@ -223,9 +313,8 @@ def build_parser():
 
 
 def main(argv=None):
-    parser = build_parser()
-    args = parser.parse_args(argv)
     try:
+        args = build_parser().parse_args(argv)
         return args.func(args)
     except (ValueError, FileNotFoundError, OSError) as exc:
         print(f"sk-uae: error: {exc}", file=sys.stderr)

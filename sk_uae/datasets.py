@@ -118,7 +118,8 @@ def load_mnist_idx(data_dir, kind="t10k", n_samples=None, flatten=True):
     labels = read_idx(find(f"{kind}-labels-idx1-ubyte"))
     if images.ndim != 3 or labels.ndim != 1 or images.shape[0] != labels.shape[0]:
         raise ValueError(
-            f"MNIST files in {data_dir!r} do not match: images {images.shape}, labels {labels.shape}."
+            f"MNIST files in {data_dir!r} do not match: images {images.shape}, "
+            f"labels {labels.shape}."
         )
     if n_samples is not None:
         images, labels = images[:n_samples], labels[:n_samples]

@@ -24,13 +24,20 @@ Methods
 runs first.
 """
 
-from dataclasses import dataclass, field
+import warnings
+from dataclasses import dataclass
+from numbers import Integral, Real
 
 import numpy as np
+import torch
 from sklearn.base import clone
+from sklearn.utils._param_validation import (Interval, StrOptions, validate_parameter_constraints,
+                                            validate_params)
 
-from ._augmenter import UAEAugmenter
-from .attacks import Duplicate, MinMaxMINE
+from ._augmenter import RETRAIN_MODES, UAEAugmenter
+from .attacks import PGD, BaseAttack, Duplicate, GaussianNoise, MinMaxMINE
+from .models import (AutoencoderNet, ConcreteAutoencoderNet, ContrastiveNet, ConvAutoencoder,
+                     ConvEncoder, DenseAutoencoder, MLPEncoder, SparseAutoencoder)
 
 METHODS = ("none", "duplicate", "noise", "pgd", "uae")
 
@@ -52,21 +59,26 @@ class Task:
     needs_labels : bool
         Whether the metric needs labels (``y_train`` and ``y_test`` of
         :func:`compare_augmentations`).
-    models : dict, default={}
-        Not used by the built-in tasks, whose models come from
-        :func:`task_models` / :func:`make_model`.
+    models : None
+        Deprecated and ignored: the models of a task come from
+        :func:`task_models` / :func:`make_model`. Passing it warns; it will
+        be removed in 0.2.
     """
 
     name: str
     metric: str
     higher_is_better: bool
     needs_labels: bool
-    models: dict = field(default_factory=dict)
+    models: None = None
+
+    def __post_init__(self):
+        if self.models is not None:
+            warnings.warn("Task(models=...) is deprecated and ignored (the models of a task "
+                          "come from task_models/make_model); it will be removed in 0.2.",
+                          FutureWarning, stacklevel=3)
 
 
 def _reconstruction_models():
-    from .models import AutoencoderNet, ConvAutoencoder, DenseAutoencoder, SparseAutoencoder
-
     def make(module, **kw):
         def factory(n_features, image_shape, epochs, seed):
             params = dict(module__hidden_units=64 if n_features <= 64 else 128)
@@ -82,8 +94,6 @@ def _reconstruction_models():
 
 
 def _representation_models():
-    from .models import ConcreteAutoencoderNet
-
     def factory(n_features, image_shape, epochs, seed):
         k = min(50, max(2, n_features // 4))  # the paper selects 50 of MNIST's 784 pixels
         return ConcreteAutoencoderNet(module__n_selected=k, module__hidden_units=(64,),
@@ -93,8 +103,6 @@ def _representation_models():
 
 
 def _contrastive_models():
-    from .models import ContrastiveNet, ConvEncoder, MLPEncoder
-
     def mlp(n_features, image_shape, epochs, seed):
         return ContrastiveNet(MLPEncoder, module__hidden_units=(128, 64), max_epochs=epochs,
                               lr=1e-3, random_state=seed)
@@ -143,6 +151,7 @@ _METRICS = {"reconstruction": _reconstruction_metric,
             "contrastive": _linear_probe_metric}
 
 
+@validate_params({"task": [StrOptions(set(TASKS))]}, prefer_skip_nested_validation=True)
 def task_models(task):
     """Names of the models available for ``task``.
 
@@ -156,15 +165,16 @@ def task_models(task):
     list of str
         Sorted model names, valid as ``model`` of :func:`make_model`.
     """
-    _check_task(task)
     return sorted(_MODEL_FACTORIES[task]())
 
 
-def _check_task(task):
-    if task not in TASKS:
-        raise ValueError(f"task {task!r} is not known; expected one of {sorted(TASKS)}.")
-
-
+@validate_params(
+    {"task": [StrOptions(set(TASKS))], "model": [str],
+     "n_features": [Interval(Integral, 1, None, closed="left")],
+     "image_shape": [tuple, list, None], "epochs": [Interval(Integral, 1, None, closed="left")],
+     "seed": [Interval(Integral, 0, None, closed="left")]},
+    prefer_skip_nested_validation=True,
+)
 def make_model(task, model, n_features, image_shape, epochs, seed):
     """An unfitted model of ``task``.
 
@@ -194,7 +204,6 @@ def make_model(task, model, n_features, image_shape, epochs, seed):
         :class:`~sk_uae.models.ConcreteAutoencoderNet` or
         :class:`~sk_uae.models.ContrastiveNet`).
     """
-    _check_task(task)
     factories = _MODEL_FACTORIES[task]()
     if model not in factories:
         raise ValueError(f"model {model!r} is not available for task {task!r}; expected one "
@@ -202,7 +211,7 @@ def make_model(task, model, n_features, image_shape, epochs, seed):
     return factories[model](n_features, image_shape, epochs, seed)
 
 
-def baseline_attack(method, uae_linf, clip_values):
+def baseline_attack(method, uae_linf, clip_values="auto"):
     """The attack object of a baseline method, matched to the UAEs' distortion.
 
     Parameters
@@ -214,8 +223,9 @@ def baseline_attack(method, uae_linf, clip_values):
         L-infinity ball of radius ``uae_linf`` (10 steps of a quarter of it).
     uae_linf : float
         Mean L-infinity distortion of the UAEs (floored at ``1e-6``).
-    clip_values : tuple (low, high) or None
-        Valid input range of the attack; ``None`` for unbounded data.
+    clip_values : "auto", tuple (low, high) or None, default="auto"
+        Valid input range of the attack (see
+        :class:`~sk_uae.attacks.GaussianNoise`).
 
     Returns
     -------
@@ -225,12 +235,8 @@ def baseline_attack(method, uae_linf, clip_values):
     if method == "duplicate":
         return Duplicate()
     if method == "noise":
-        from .attacks import GaussianNoise
-
         return GaussianNoise(eps=eps, norm="linf", clip_values=clip_values)
     if method == "pgd":
-        from .attacks import PGD
-
         return PGD(eps=eps, eps_step=eps / 4, max_iter=10, norm="linf", clip_values=clip_values)
     raise ValueError(f"method {method!r} is not a baseline; expected one of {METHODS}.")
 
@@ -254,18 +260,35 @@ def step_budget(retrain="scratch"):
             "original rows")
 
 
+_COMPARE_CONSTRAINTS = {
+    "task": [StrOptions(set(TASKS))],
+    "model": [str],
+    "methods": [list, tuple],
+    "epochs": [Interval(Integral, 1, None, closed="left")],
+    "ratio": [Interval(Real, 0, 1, closed="both")],
+    "retrain": [StrOptions(set(RETRAIN_MODES))],
+    "attack": [BaseAttack, None],
+    "image_shape": [tuple, list, None],
+    "seed": [Interval(Integral, 0, None, closed="left")],
+    "batch_size": [Interval(Integral, 1, None, closed="left")],
+    "device": [str, torch.device],
+    "verbose": ["verbose"],
+    "done": [dict, None],
+    "on_result": [callable, None],
+}
+
+
 def compare_augmentations(X_train, X_test, y_train=None, y_test=None, *, task="reconstruction",
                           model="sparse", methods=METHODS, epochs=20, ratio=1.0,
                           retrain="scratch", attack=None, image_shape=None, seed=0,
-                          batch_size=256, device="cpu", verbose=0):
+                          batch_size=256, device="cpu", verbose=0, done=None, on_result=None):
     """Train and score the task's model under each augmentation method.
 
     Parameters
     ----------
     X_train, X_test : ndarray of shape (n, d)
-        Training rows (augmented) and held-out rows (scored). The default
-        UAE attack and the baselines clip to [0, 1] when ``X_train`` lies
-        there, else not at all.
+        Training rows (augmented) and held-out rows (scored). The attacks
+        clip to the range of ``X_train`` (their ``clip_values="auto"``).
     y_train, y_test : ndarray of shape (n,), optional
         Labels, for tasks whose metric needs them. ``y_train`` is passed to
         the models' ``fit``, which the unsupervised nets of the built-in
@@ -287,9 +310,8 @@ def compare_augmentations(X_train, X_test, y_train=None, y_test=None, *, task="r
         How the augmented methods retrain (see :class:`~sk_uae.UAEAugmenter`).
         With ``"continue"`` the final model keeps the ``epochs`` epochs of
         its first fit, and ``none`` gets ``(2 + ratio) * epochs`` epochs.
-    attack : MinMaxMINE, optional
-        The UAE attack (default ``MinMaxMINE()``, clipping to [0, 1] only when
-        the data lie there).
+    attack : BaseAttack, optional
+        The UAE attack (default ``MinMaxMINE()``).
     image_shape : tuple (C, H, W), optional
         Image shape, for the convolutional models.
     seed : int, default=0
@@ -303,6 +325,14 @@ def compare_augmentations(X_train, X_test, y_train=None, y_test=None, *, task="r
         Verbosity of the UAE attack (see :class:`~sk_uae.UAEGenerator`):
         ``>= 1`` progress bar, ``>= 2`` MinMax iterations logged to the
         ``"sk_uae"`` logger.
+    done : dict, optional
+        Records of methods already run with these arguments (what
+        ``on_result`` was given by an earlier, interrupted call), by method:
+        reused instead of recomputed, so the result is that of an
+        uninterrupted call.
+    on_result : callable, optional
+        Called as ``on_result(method, record)`` when a method finishes,
+        ``record`` a JSON-serialisable dict, so that a caller can checkpoint.
 
     Returns
     -------
@@ -313,54 +343,74 @@ def compare_augmentations(X_train, X_test, y_train=None, y_test=None, *, task="r
         ``examples`` (a few originals and their UAEs; with
         ``retrain="continue"`` they are regenerated from the retrained model).
     """
-    _check_task(task)
+    # checked here, not through validate_params: that decorator would report a bad
+    # parameter of the attack (checked when it is fitted) as one of this function
+    validate_parameter_constraints(_COMPARE_CONSTRAINTS, dict(
+        task=task, model=model, methods=methods, epochs=epochs, ratio=ratio, retrain=retrain,
+        attack=attack, image_shape=image_shape, seed=seed, batch_size=batch_size,
+        device=device, verbose=verbose, done=done, on_result=on_result),
+        caller_name="compare_augmentations")
     spec = TASKS[task]
     if spec.needs_labels and (y_train is None or y_test is None):
         raise ValueError(f"task {task!r} is judged with labels; the data have none.")
-    if retrain not in _FIRST_FIT:
-        raise ValueError(f"retrain must be 'scratch' or 'continue'; got {retrain!r}.")
     unknown = set(methods) - set(METHODS)
     if unknown:
         raise ValueError(f"unknown methods {sorted(unknown)}; expected a subset of {METHODS}.")
-    bounded = X_train.min() >= 0 and X_train.max() <= 1
-    clip_values = (0.0, 1.0) if bounded else None
-    if attack is None:
-        attack = MinMaxMINE(clip_values=clip_values)
     base = make_model(task, model, X_train.shape[1], image_shape, epochs, seed)
-    metric = _METRICS[task]
-    scores, seen, uae = {}, {}, None
+    run = {"X_train": X_train, "y_train": y_train, "ratio": ratio, "retrain": retrain,
+           "batch_size": batch_size, "device": device, "seed": seed}
     order = sorted(methods, key=lambda m: m != "uae")  # matched baselines need the UAEs
     if any(m in ("noise", "pgd") for m in order) and "uae" not in order:
         order = ["uae"] + order
-    examples = None
+    done = dict(done or {})
+    uae = None
     for method in order:
-        est = clone(base)
-        if method == "none":
-            est.set_params(max_epochs=int(round(epochs * (_FIRST_FIT[retrain] + 1 + ratio))))
-            aug = UAEAugmenter(est, ratio=0.0, random_state=seed)
-        elif method == "uae":
-            aug = UAEAugmenter(est, attack, ratio=ratio, retrain=retrain,
-                               batch_size=batch_size, device=device, random_state=seed,
-                               verbose=verbose)
-        else:
-            aug = UAEAugmenter(est, baseline_attack(method, uae["distortion_linf_mean"],
-                                                    clip_values),
-                               ratio=ratio, retrain=retrain, batch_size=batch_size,
-                               device=device, random_state=seed)
-        aug.fit(X_train, y_train)
+        if method not in done or (method in methods and done[method]["score"] is None):
+            if method == "none":
+                est = clone(base).set_params(
+                    max_epochs=int(round(epochs * (_FIRST_FIT[retrain] + 1 + ratio))))
+                aug = UAEAugmenter(est, ratio=0.0, random_state=seed).fit(X_train, y_train)
+            elif method == "uae":
+                aug = _augment(clone(base), attack or MinMaxMINE(), verbose=verbose, **run)
+            else:
+                aug = _augment(clone(base), baseline_attack(method, uae["distortion_linf_mean"]),
+                               **run)
+            done[method] = _record(method, aug, _METRICS[task], X_train, y_train, X_test, y_test,
+                                   scored=method in methods)
+            if on_result is not None:
+                on_result(method, done[method])
         if method == "uae":
-            info = aug.uae_info_
-            uae = {"success_rate": aug.uae_success_rate_,
-                   "distortion_linf_mean": float(info["distortion_linf"].mean()),
-                   "distortion_l2_mean": float(info["distortion_l2"].mean())}
-            idx = aug.augment_indices_[:8]
-            # batch invariance: regenerating a few rows gives the UAEs trained on
-            examples = {"original": X_train[idx],
-                        "adversarial": aug.generator_.transform(X_train[idx])}
-        if method in methods:
-            scores[method] = metric(aug.estimator_, X_train, y_train, X_test, y_test, seed)
-            seen[method] = _samples_seen(aug.estimator_)
-    return {"scores": scores, "samples_seen": seen, "uae": uae, "examples": examples}
+            uae = done[method]["uae"]
+    scored = [m for m in order if m in methods]
+    examples = done["uae"]["examples"] if "uae" in done else None
+    return {"scores": {m: done[m]["score"] for m in scored},
+            "samples_seen": {m: done[m]["samples_seen"] for m in scored},
+            "uae": uae,
+            "examples": None if examples is None else {
+                k: np.asarray(v, dtype=np.float32) for k, v in examples.items()}}
+
+
+def _augment(est, attack, *, X_train, y_train, ratio, retrain, batch_size, device, seed,
+             verbose=0):
+    return UAEAugmenter(est, attack, ratio=ratio, retrain=retrain, batch_size=batch_size,
+                        device=device, random_state=seed, verbose=verbose).fit(X_train, y_train)
+
+
+def _record(method, aug, metric, X_train, y_train, X_test, y_test, scored):
+    """What one method gives: its score, the rows its model saw, and for UAEs their statistics."""
+    record = {"score": metric(aug.estimator_, X_train, y_train, X_test, y_test,
+                              aug.random_state) if scored else None,
+              "samples_seen": _samples_seen(aug.estimator_)}
+    if method == "uae":
+        info = aug.uae_info_
+        record["uae"] = {"success_rate": aug.uae_success_rate_,
+                         "distortion_linf_mean": float(info["distortion_linf"].mean()),
+                         "distortion_l2_mean": float(info["distortion_l2"].mean())}
+        idx = aug.augment_indices_[:8]
+        # batch invariance: regenerating a few rows gives the UAEs trained on
+        record["examples"] = {"original": X_train[idx].tolist(),
+                              "adversarial": aug.generator_.transform(X_train[idx]).tolist()}
+    return record
 
 
 def _samples_seen(net):

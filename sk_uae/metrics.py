@@ -9,9 +9,12 @@ to tune ``attack__*`` parameters.
 
 import numpy as np
 import torch
+from sklearn.base import clone
 from sklearn.metrics import accuracy_score
+from sklearn.utils.validation import check_array, check_is_fitted
 
 from .mine import estimate_mi
+from .utils import seed_from_random_state
 
 __all__ = [
     "attack_success_rate",
@@ -191,7 +194,8 @@ def ssim(X, X_adv, image_shape, *, data_range=1.0, win_size=7, reduce="mean"):
     var_b = cov_norm * (mean(b * b) - mu_b**2)
     cov = cov_norm * (mean(a * b) - mu_a * mu_b)
     c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
-    s = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a**2 + mu_b**2 + c1) * (var_a + var_b + c2))
+    s = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / (
+        (mu_a**2 + mu_b**2 + c1) * (var_a + var_b + c2))
     per_row = s.reshape(X.shape[0], -1).mean(1).numpy()
     return _reduce(per_row, reduce)
 
@@ -268,9 +272,9 @@ def robust_accuracy(classifier, X, y, attack, *, batch_size=64, random_state=0, 
         The classifier whose accuracy is measured. When ``attack`` is an
         attack object it is also the attacked model: a fitted torch net that
         exposes its module as ``module_`` (e.g.
-        :class:`~sk_uae.models.ClassifierNet`) or a fitted
-        :class:`~sk_uae.UAEAugmenter` around one (its ``estimator_`` is
-        attacked). Any fitted classifier with ``predict`` works with a
+        :class:`~sk_uae.models.ClassifierNet`) or a fitted meta-estimator
+        around one, such as :class:`~sk_uae.UAEAugmenter` (its ``estimator_``
+        is attacked). Any fitted classifier with ``predict`` works with a
         generator as ``attack``.
     X : array-like of shape (n_samples, n_features)
         Clean inputs to attack.
@@ -278,17 +282,17 @@ def robust_accuracy(classifier, X, y, attack, *, batch_size=64, random_state=0, 
         True labels; the attack is run against them (untargeted) and the
         accuracy measured on them.
     attack : BaseAttack or fitted UAEGenerator
-        An untargeted attack. A generator is used as it is (its own estimator
-        is attacked, but the accuracy is that of ``classifier``: a transfer
-        attack when they differ).
+        An untargeted attack. An attack object is cloned and fitted on ``X``
+        (so ``clip_values="auto"`` is the range of ``X``). A generator is
+        used as it is (its own estimator is attacked, but the accuracy is
+        that of ``classifier``: a transfer attack when they differ).
     batch_size : int, default=64
-        Rows attacked together by the generator built around an attack
-        object (ignored for a generator).
+        Rows attacked together by an attack object (ignored for a generator).
     random_state : int, RandomState or None, default=0
-        Seed of that generator's attack (ignored for a generator).
+        Seed of an attack object's draws (ignored for a generator).
     device : str, default="cpu"
-        Where that generator's attack runs: ``"cpu"``, ``"cuda"``,
-        ``"cuda:<i>"`` or ``"auto"`` (ignored for a generator).
+        Where an attack object runs: ``"cpu"``, ``"cuda"``, ``"cuda:<i>"``
+        or ``"auto"`` (ignored for a generator).
 
     Returns
     -------
@@ -304,38 +308,42 @@ def robust_accuracy(classifier, X, y, attack, *, batch_size=64, random_state=0, 
         If ``attack`` is an attack object and ``classifier`` (or the
         ``estimator_`` of a UAEAugmenter) has no torch module ``module_``.
     """
-    from sklearn.utils.validation import check_is_fitted
-
-    from ._augmenter import UAEAugmenter
-    from ._generator import UAEGenerator
-
-    attack_obj = attack._attack() if isinstance(attack, UAEGenerator) else attack
-    if getattr(attack_obj, "targeted", False):
+    X = check_array(X, dtype=(np.float32, np.float64))
+    y = np.asarray(y)
+    if hasattr(attack, "generate"):  # a fitted UAEGenerator, used as it is
+        check_is_fitted(attack, "attack_")
+        attack_params = attack.attack_.get_params()
+    else:
+        attack_params = attack.get_params()
+    if attack_params.get("targeted", False):
         raise ValueError(
-            f"robust_accuracy needs an untargeted attack; got {type(attack_obj).__name__} with "
+            f"robust_accuracy needs an untargeted attack; got {type(attack).__name__} with "
             "targeted=True, which would take the true labels y as targets. Use targeted=False "
             "(or attack_success_rate with the targets for a targeted attack)."
         )
-    if isinstance(attack, UAEGenerator):
-        gen = attack
+    if hasattr(attack, "generate"):
+        X_adv = attack.generate(X, y, return_info=False)
     else:
-        model = classifier
-        if isinstance(classifier, UAEAugmenter):
-            check_is_fitted(classifier, "estimator_")
-            model = classifier.estimator_
-        check_is_fitted(model)
-        if not isinstance(getattr(model, "module_", None), torch.nn.Module):
-            raise TypeError(
-                "robust_accuracy attacks classifier itself when attack is an attack object, so "
-                "classifier must be a fitted torch net with its module as `module_` (e.g. "
-                "sk_uae.models.ClassifierNet) or a fitted UAEAugmenter around one; got "
-                f"{type(classifier).__name__}. For another model pass a fitted UAEGenerator as "
-                "attack (a transfer attack)."
-            )
-        gen = UAEGenerator(model, attack=attack, prefit=True, batch_size=batch_size,
-                           random_state=random_state, device=device).fit(X)
-    X_adv = gen.generate(X, y, return_info=False)
+        fitted = clone(attack).fit(X)
+        X_adv, _ = fitted.perturb(_attacked_model(classifier), X, y,
+                                  seed=seed_from_random_state(random_state),
+                                  batch_size=batch_size, device=device)
     return float(accuracy_score(y, classifier.predict(X_adv)))
+
+
+def _attacked_model(classifier):
+    """The torch net inside a fitted classifier: itself, or a meta-estimator's ``estimator_``."""
+    check_is_fitted(classifier)
+    model = getattr(classifier, "estimator_", classifier)
+    if not isinstance(getattr(model, "module_", None), torch.nn.Module):
+        raise TypeError(
+            "robust_accuracy attacks classifier itself when attack is an attack object, so "
+            "classifier must be a fitted torch net with its module as `module_` (e.g. "
+            "sk_uae.models.ClassifierNet) or a fitted meta-estimator around one, such as "
+            f"UAEAugmenter; got {type(classifier).__name__}. For another model pass a fitted "
+            "UAEGenerator as attack (a transfer attack)."
+        )
+    return model
 
 
 _SCORES = {
@@ -359,7 +367,8 @@ def make_attack_scorer(metric, **kwargs):
 
     Parameters
     ----------
-    metric : {"success_rate", "distortion_linf", "distortion_l2", "similarity", "mine", "robust_accuracy"}
+    metric : {"success_rate", "distortion_linf", "distortion_l2", "similarity", "mine", \
+            "robust_accuracy"}
     **kwargs
         Passed to the metric (``image_shape`` for ``"similarity"``;
         :func:`mine_similarity` options for ``"mine"``).

@@ -5,14 +5,16 @@ import pytest
 import torch
 from hypothesis import settings
 
+from sk_uae.datasets import load_digits_images
+
 # property tests draw the same examples on every run: CI stays reproducible
 settings.register_profile("sk_uae", derandomize=True, deadline=None)
 settings.load_profile("sk_uae")
 
-from sk_uae.datasets import load_digits_images
-
-# tiny tensors: one thread avoids OpenMP spin-waits when test workers share cores
-torch.set_num_threads(1)
+# tiny tensors: one thread avoids OpenMP spin-waits when test workers share
+# cores; OMP_NUM_THREADS, when set, chooses another count (the invariance
+# tests must hold with any)
+torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS") or 1))
 
 MNIST_DIR = os.path.join(os.path.dirname(__file__), os.pardir, os.pardir, "shared", "data", "mnist")
 
@@ -38,6 +40,12 @@ def small_ae(digits):
     X, _ = digits
     return AutoencoderNet(DenseAutoencoder, module__hidden_units=16, max_epochs=15, lr=1e-2,
                           random_state=0).fit(X[:600])
+
+
+def unit_rows(n_features):
+    """Two rows spanning [0, 1]: what a prefit generator is fitted on when only the range of
+    the model's training images matters (``clip_values="auto"`` becomes (0, 1))."""
+    return np.stack([np.zeros(n_features, np.float32), np.ones(n_features, np.float32)])
 
 
 def fast_attack(**kw):

@@ -18,21 +18,26 @@ from sk_uae.mine import StatisticsNetworks
 def reference_minmax(x, reconstruct, *, eps, lr=0.01, max_iter=40, initial_const=1e-3,
                      dual_step=0.1, n_mine_steps=20, mine_lr=1e-3, hidden_sizes=(32, 10),
                      n_pairs=64, pair_dim=32, clip_values=(0.0, 1.0), init="zeros", seed=0):
-    """Attack one sample ``x`` of shape (d,); returns (x_adv, success, mi)."""
-    d = x.shape[0]
+    """Attack one sample ``x`` of shape (d,); returns (x_adv, success, mi).
+
+    Works in the dtype of ``x``; the random draws are made in float32 and
+    cast, as the engine makes them.
+    """
+    d, dtype = x.shape[0], x.dtype
     g = torch.Generator().manual_seed(seed)
-    proj = torch.randn(d, n_pairs * pair_dim, generator=g) / math.sqrt(pair_dim)
+    proj = (torch.randn(d, n_pairs * pair_dim, generator=g) / math.sqrt(pair_dim)).to(dtype)
     if init == "uniform":
-        delta = (torch.rand(d, generator=g) * 2 - 1) * eps
+        delta = ((torch.rand(d, generator=g) * 2 - 1) * eps).to(dtype)
     else:
-        delta = torch.zeros(d)
-    flat = StatisticsNetworks.initial_parameters(pair_dim, hidden_sizes, generator=g)
+        delta = torch.zeros(d, dtype=dtype)
+    flat = StatisticsNetworks.initial_parameters(pair_dim, hidden_sizes, generator=g).to(dtype)
     perms = [torch.randperm(n_pairs, generator=g)
              for _ in range((max_iter + 1) * (n_mine_steps + 1))]
 
     def pairs(v):
         z = (v @ proj).reshape(n_pairs, pair_dim)
-        return (z - z.mean(1, keepdim=True)) / torch.sqrt(z.var(1, unbiased=False, keepdim=True) + 1e-12)
+        std = torch.sqrt(z.var(1, unbiased=False, keepdim=True) + 1e-12)
+        return (z - z.mean(1, keepdim=True)) / std
 
     shapes = StatisticsNetworks.parameter_shapes(pair_dim, hidden_sizes)
     params = [p.clone().requires_grad_(True) for p in StatisticsNetworks.split(flat, shapes)]

@@ -43,14 +43,14 @@ def test_generate_writes_examples(tmp_path):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["augment", "--methods", "none,bogus"], "unknown ['bogus']"),
-    (["augment", "--task", "nope"], "--task 'nope'"),
+    (["augment", "--methods", "none,bogus"], "unknown methods ['bogus']"),
+    (["augment", "--task", "nope"], "argument --task: invalid choice: 'nope'"),
     (["augment", "--model", "transformer"], "model 'transformer'"),
     (["augment", "--data", "csv:missing.csv"], "not found"),
     (["augment", "--data", "mnist"], "--data-dir"),
     (["augment", "--seeds", "0"], "--seeds"),
     (["augment", "--n-train", "5000"], "exceed"),
-    (["augment", "--retrain", "warm"], "--retrain 'warm'"),
+    (["augment", "--retrain", "warm"], "argument --retrain: invalid choice: 'warm'"),
 ])
 def test_bad_options_give_one_line_errors(argv, message, capsys):
     assert main(argv) == 2

@@ -207,12 +207,13 @@ def test_contrastive_objective_is_zero_at_x_and_per_sample(small_contrastive, di
 
 def test_uae_generator_on_contrastive_net_is_batch_invariant(small_contrastive, digits):
     X = digits[0][300:364]
+    # float64: other batch shapes must not round differently (see test_minmax)
     gen = UAEGenerator(small_contrastive, fast_attack(), prefit=True, batch_size=64,
-                       random_state=0).fit(X)
+                       random_state=0, precision="float64").fit(X)
     full, info = gen.generate(X)
     halves = [gen.set_params(batch_size=32).generate(X[:32]), gen.generate(X[32:])]
-    np.testing.assert_allclose(np.vstack([h[0] for h in halves]), full, atol=1e-5, rtol=0)
+    np.testing.assert_allclose(np.vstack([h[0] for h in halves]), full, atol=1e-7, rtol=0)
     np.testing.assert_allclose(np.concatenate([h[1]["loss"] for h in halves]), info["loss"],
-                               atol=1e-5)
+                               atol=1e-9)
     assert np.abs(full - X).max() <= 0.3 + 1e-6 and full.min() >= 0 and full.max() <= 1
     assert np.abs(full - X).max() > 0

@@ -44,5 +44,5 @@ def test_continue_and_scratch_give_different_models(digits):
 
 def test_bad_retrain_is_named(digits):
     X_tr, X_te, y_tr, y_te = digits
-    with pytest.raises(ValueError, match="retrain must be 'scratch' or 'continue'"):
+    with pytest.raises(ValueError, match="'retrain' parameter of compare_augmentations"):
         compare_augmentations(X_tr, X_te, retrain="warm")

@@ -182,9 +182,22 @@ def test_bad_X_after_fit(fitted, name, case):
 
 @pytest.mark.parametrize("name", [n for n in ESTIMATORS if n.startswith("UAEGenerator")
                                   and "Duplicate" not in n])
-def test_out_of_range_images_with_clipping(fitted, name):
+def test_out_of_range_images_with_explicit_clipping(name):
+    make, labels = ESTIMATORS[name]
+    est = make().set_params(attack__clip_values=(0.0, 1.0))
+    _fit(est, X, Y if labels else None)
     with pytest.raises(ValueError, match=r"outside the attack's clip_values=\(0.0, 1.0\)"):
-        fitted[name].transform(X + 2)
+        est.transform(X + 2)
+
+
+@pytest.mark.parametrize("name", [n for n in ESTIMATORS if n.startswith("UAEGenerator")])
+def test_rows_outside_the_auto_range_keep_their_own_bounds(fitted, name):
+    # clip_values="auto" is the training rows' range; a held-out row beyond it is
+    # attacked as it is, and no element is pushed further out than it was
+    X_out = X + 2
+    X_adv = fitted[name].transform(X_out)
+    assert np.all(np.isfinite(X_adv))
+    assert np.all(X_adv <= X_out) and X_adv.min() >= X.min()
 
 
 @pytest.mark.parametrize("name", ESTIMATORS)
@@ -222,9 +235,9 @@ def test_pandas_dataframe_gives_the_numpy_result(name):
     (GaussianNoise(sigma=NAN), "'sigma' parameter of GaussianNoise"),
     (CarliniWagnerL2(initial_const=NAN), "'initial_const' parameter of CarliniWagnerL2"),
     (CarliniWagnerL2(lr=NAN), "'lr' parameter of CarliniWagnerL2"),
-    (PGD(clip_values=(NAN, 1.0)), "clip_values must be \\(low, high\\)"),
-    (GaussianNoise(clip_values=(1.0, 0.0)), "clip_values must be \\(low, high\\)"),
-    (_mm(clip_values=(0.0,)), "clip_values must be \\(low, high\\)"),
+    (PGD(clip_values=(NAN, 1.0)), "clip_values must be 'auto', None or \\(low, high\\)"),
+    (GaussianNoise(clip_values=(1.0, 0.0)), "clip_values must be 'auto', None or \\(low, high\\)"),
+    (_mm(clip_values=(0.0,)), "clip_values must be 'auto', None or \\(low, high\\)"),
 ], ids=lambda v: type(v).__name__ if not isinstance(v, str) else "")
 def test_bad_attack_parameters(attack, pattern):
     with pytest.raises(ValueError, match=pattern):

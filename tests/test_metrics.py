@@ -27,7 +27,8 @@ def _naive_ssim(a, b, win, c1=1e-4, c2=9e-4):
             ma, mb = pa.mean(), pb.mean()
             va, vb = pa.var(ddof=1), pb.var(ddof=1)
             cov = ((pa - ma) * (pb - mb)).sum() / (pa.size - 1)
-            vals.append((2 * ma * mb + c1) * (2 * cov + c2) / ((ma**2 + mb**2 + c1) * (va + vb + c2)))
+            den = (ma**2 + mb**2 + c1) * (va + vb + c2)
+            vals.append((2 * ma * mb + c1) * (2 * cov + c2) / den)
     return np.mean(vals)
 
 

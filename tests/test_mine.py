@@ -86,7 +86,8 @@ def test_trained_estimate_separates_dependent_from_independent_pairs(ma_rate):
 
 
 def test_random_projection_pairs_are_standardised():
-    pairs = RandomProjectionPairs(20, n_pairs=6, pair_dim=9, generator=torch.Generator().manual_seed(0))
+    pairs = RandomProjectionPairs(20, n_pairs=6, pair_dim=9,
+                                  generator=torch.Generator().manual_seed(0))
     z = pairs(torch.rand(5, 20))
     assert z.shape == (5, 6, 9)
     torch.testing.assert_close(z.mean(-1), torch.zeros(5, 6), atol=1e-5, rtol=0)

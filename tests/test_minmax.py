@@ -1,51 +1,60 @@
 """MinMax MINE: batch invariance, the per-sample reference, the box, the goal."""
 
+import copy
 import numpy as np
 import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import LinearAE, fast_attack
+from conftest import LinearAE, fast_attack, unit_rows
 from reference_minmax import reference_minmax
 from sk_uae import UAEGenerator
 from sk_uae.attacks import MinMaxMINE, ReconstructionObjective, minmax_mine
 
 
-def _generator(ae, **kw):
-    return UAEGenerator(ae, attack=fast_attack(**kw), prefit=True, random_state=7).fit(
-        np.zeros((1, ae.n_features_in_), np.float32))
+def _generator(ae, precision="float32", **kw):
+    return UAEGenerator(ae, attack=fast_attack(**kw), prefit=True, random_state=7,
+                        precision=precision).fit(unit_rows(ae.n_features_in_))
+
+
+# Comparisons across batch layouts run in float64: float32 kernels round
+# differently for different batch shapes on some CPUs, and the choice of the
+# best iterate (f == 0, lowest MI) can turn such a last-bit difference into
+# another example. In float64 the results agree to the float32 output's ulp.
+F32_ULP = 1e-7
 
 
 def test_batch_invariance_64_rows_equal_two_halves(small_ae, digits):
     X = digits[0][600:664]
-    gen = _generator(small_ae)
+    gen = _generator(small_ae, precision="float64")
     full, info = gen.set_params(batch_size=64).generate(X)
     halves = [gen.set_params(batch_size=32).generate(X[:32]), gen.generate(X[32:])]
-    np.testing.assert_allclose(np.vstack([h[0] for h in halves]), full, atol=1e-5, rtol=0)
+    np.testing.assert_allclose(np.vstack([h[0] for h in halves]), full, atol=F32_ULP, rtol=0)
     np.testing.assert_array_equal(np.concatenate([h[1]["success"] for h in halves]),
                                   info["success"])
     np.testing.assert_allclose(np.concatenate([h[1]["mi"] for h in halves]), info["mi"],
-                               atol=1e-4, rtol=0)
+                               atol=1e-9, rtol=0)
     # and a batch size that does not divide the rows
-    np.testing.assert_allclose(gen.set_params(batch_size=23).transform(X), full, atol=1e-5, rtol=0)
+    np.testing.assert_allclose(gen.set_params(batch_size=23).transform(X), full, atol=F32_ULP,
+                               rtol=0)
 
 
 def test_batched_engine_equals_per_sample_reference_loop(small_ae, digits):
     X = digits[0][700:706]
     attack = fast_attack()
-    gen = _generator(small_ae)
+    gen = _generator(small_ae, precision="float64")
     X_adv, info = gen.generate(X)
-    module = small_ae.module_.eval()
+    module = copy.deepcopy(small_ae.module_).double().eval()
     for i in range(len(X)):
         ref_x, ref_success, ref_mi = reference_minmax(
-            torch.as_tensor(X[i]), lambda v: module(v)[0], eps=attack.eps,
+            torch.as_tensor(X[i], dtype=torch.float64), lambda v: module(v)[0], eps=attack.eps,
             max_iter=attack.max_iter, n_mine_steps=attack.n_mine_steps, n_pairs=attack.n_pairs,
             pair_dim=attack.pair_dim, hidden_sizes=attack.mine_hidden_sizes,
             mine_lr=attack.mine_lr, seed=7)
-        np.testing.assert_allclose(X_adv[i], ref_x.numpy(), atol=1e-5, rtol=0)
+        np.testing.assert_allclose(X_adv[i], ref_x.numpy(), atol=F32_ULP, rtol=0)
         assert info["success"][i] == ref_success
-        assert info["mi"][i] == pytest.approx(ref_mi, abs=1e-4)
+        assert info["mi"][i] == pytest.approx(ref_mi, abs=1e-9)
     assert info["success"].any(), "the comparison should cover successful samples too"
 
 
@@ -120,8 +129,8 @@ def test_features_pairs_use_the_first_conv_layer(digits):
     ae = AutoencoderNet(ConvAutoencoder, module__filters=(4, 2), max_epochs=2,
                         random_state=0).fit(X)
     gen = UAEGenerator(ae, attack=fast_attack(pairs="features"), prefit=True,
-                       random_state=0).fit(X)
+                       random_state=0, precision="float64").fit(X)
     X_adv, info = gen.generate(X[:8])
     assert X_adv.shape == (8, 64) and np.isfinite(info["mi"]).all()
     halves = np.vstack([gen.transform(X[:3]), gen.transform(X[3:8])])
-    np.testing.assert_allclose(halves, X_adv, atol=1e-5, rtol=0)
+    np.testing.assert_allclose(halves, X_adv, atol=F32_ULP, rtol=0)

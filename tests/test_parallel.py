@@ -7,7 +7,7 @@ from joblib import parallel_config
 
 from conftest import fast_attack
 from sk_uae import UAEAugmenter, UAEGenerator, UAESampler
-from sk_uae._generator import _batch_aligned_chunks
+from sk_uae._base import _batch_aligned_chunks
 from sk_uae.attacks import MinMaxMINE
 from sk_uae.models import AutoencoderNet, DenseAutoencoder
 
@@ -134,6 +134,6 @@ def test_dask_cluster_gives_the_same_output(gen, rows, sequential):
         with parallel_config(backend="dask"), distributed.get_task_stream(client) as ts:
             result = par.generate(rows)
         assert len(client.scheduler_info()["workers"]) == 2
-        chunk_tasks = [t for t in ts.data if "_attack_chunk" in str(t.get("key"))]
+        chunk_tasks = [t for t in ts.data if "_perturb_chunk" in str(t.get("key"))]
         assert len(chunk_tasks) >= 1, [t.get("key") for t in ts.data]  # it ran on the cluster
     _assert_same(result, sequential)

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import unit_rows
 from sk_uae import UAEGenerator
 from sk_uae.attacks import MarginObjective, MinMaxMINE, ReconstructionObjective, resolve_objective
 
@@ -12,7 +13,7 @@ FAST = dict(eps=0.2, max_iter=40, lr=0.05, n_pairs=16, pair_dim=8, mine_hidden_s
 
 def _gen(model, attack, random_state=0, batch_size=64):
     return UAEGenerator(model, attack=attack, prefit=True, batch_size=batch_size,
-                        random_state=random_state).fit(np.zeros((1, 64), np.float32))
+                        random_state=random_state).fit(unit_rows(64))
 
 
 def test_objective_follows_the_estimator_and_can_be_forced(small_clf, small_ae):
@@ -54,8 +55,9 @@ def test_best_iterate_is_the_misclassified_one_with_highest_mi(small_clf, clf_ro
     x = torch.as_tensor(X[:16])
     obj = resolve_objective(small_clf)
     log = []
-    res = MinMaxMINE(**FAST).run(x, obj, y=torch.as_tensor(y[:16]), seed=0,
-                                 callback=lambda t, c, f, mi: log.append((t, f.clone(), mi.clone())))
+    res = MinMaxMINE(**FAST).fit(X).run(
+        x, obj, y=torch.as_tensor(y[:16]), seed=0,
+        callback=lambda t, c, f, mi: log.append((t, f.clone(), mi.clone())))
     f = torch.stack([e[1] for e in log[1:]])  # t = 0 (the start) is no candidate
     mi = torch.stack([e[2] for e in log[1:]])
     hit = f <= 0

@@ -9,11 +9,12 @@ and never depends on the batch layout.
 Attacks: :class:`MinMaxMINE` (the UAE attack; unsupervised or, on
 classifiers, supervised), and the baselines :class:`PGD`,
 :class:`CarliniWagnerL2` and :class:`GaussianNoise`. Objectives
-(:class:`ReconstructionObjective`, :class:`MarginObjective`) turn a model
-into the losses the attacks use; see :mod:`sk_uae.attacks._objectives`.
+(:class:`ReconstructionObjective`, :class:`MarginObjective`,
+:class:`ContrastiveObjective`) turn a model into the losses the attacks use;
+:func:`resolve_objective` picks the one that fits an estimator.
 """
 
-from ._base import AttackResult, BaseAttack
+from ._base import AttackBatch, AttackResult, BaseAttack
 from ._cw import CarliniWagnerL2, carlini_wagner_l2
 from ._duplicate import Duplicate
 from ._minmax import MinMaxMINE, minmax_mine, minmax_mine_search
@@ -23,6 +24,7 @@ from ._objectives import (ContrastiveObjective, MarginObjective, ReconstructionO
 from ._pgd import PGD, pgd
 
 __all__ = [
+    "AttackBatch",
     "AttackResult",
     "BaseAttack",
     "CarliniWagnerL2",

@@ -1,46 +1,440 @@
-"""Attack parameter objects: the sklearn-facing shell around pure-torch engines."""
+"""Attack parameter objects: the sklearn-facing shell around pure-torch engines.
 
+:class:`BaseAttack` is a small template. :meth:`~BaseAttack.fit` validates
+the parameters once and resolves those that depend on the data;
+:meth:`~BaseAttack.perturb` attacks the rows of an array batch by batch;
+:meth:`~BaseAttack.run` attacks one batch of tensors. What an attack *means*
+is in hooks that subclasses override -- the engine call (``_run``), the
+objective it needs (:meth:`~BaseAttack.objective_for`), the goal a result is
+checked against (:meth:`~BaseAttack.verify`) and the set its examples live
+in (:meth:`~BaseAttack.constrain`) -- so the estimators call these and never
+look inside an attack.
+"""
+
+import copy
+import logging
+from contextlib import contextmanager
+from numbers import Real
+
+import numpy as np
 import torch
-from sklearn.base import BaseEstimator
+from sklearn.base import BaseEstimator, _fit_context
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.utils.validation import check_array, check_is_fitted
+from tqdm.auto import tqdm
+
+from ..utils import resolve_device
+from ..utils._torch import REDUCED_PRECISIONS, compute_dtype, with_precision
+from ._common import fit_rows_to_range, resolve_clip_values, row_bounds
+from ._objectives import attacked_module, resolve_objective
+
+_LOG = logging.getLogger("sk_uae")
+_LABELS = {"mi": "MI"}  # how the progress log names a callback quantity
+
+CLIP_VALUES_DOC = """\
+    clip_values : "auto", tuple (low, high) or None, default="auto"
+        Valid input range of the examples. ``"auto"``: the smallest and
+        largest value of the rows given to :meth:`fit` (the rows the model
+        was fitted on), over all columns; rows outside it at attack time
+        keep their own values as bounds. A pair: an explicit range (values
+        within float rounding of it are clipped into it, values further out
+        are refused). ``None``: unbounded."""
+
+
+class AttackBatch:
+    """One batch of an attack: what :meth:`BaseAttack.run` hands to the engine.
+
+    Each attack takes what it needs from it; the parameters are stored as
+    attributes of the same names.
+
+    Parameters
+    ----------
+    x : torch.Tensor of shape (B, d)
+        Clean inputs, on the computation device.
+    objective : objective object or None
+        The attack loss bound to the model (see
+        :class:`~sk_uae.attacks.ReconstructionObjective`); ``None`` for
+        attacks that need none.
+    y : torch.Tensor of shape (B,) or None
+        Labels, for objectives that need them.
+    seed : int
+        Seed of every random draw; the same for every batch, so results do
+        not depend on how the rows are batched.
+    module : torch.nn.Module or None
+        The attacked module, for attacks that read its layers (e.g. MINE
+        pairs from its first layer).
+    callback : callable or None
+        Called by iterative attacks as ``callback(t, **per-sample tensors)``
+        after every iteration (progress logging).
+    """
+
+    __slots__ = ("x", "objective", "y", "seed", "module", "callback")
+
+    def __init__(self, x, objective=None, y=None, seed=0, module=None, callback=None):
+        self.x = x
+        self.objective = objective
+        self.y = y
+        self.seed = int(seed)
+        self.module = module
+        self.callback = callback
 
 
 class BaseAttack(BaseEstimator):
     """Base class of attack parameter objects.
 
-    An attack object only stores its parameters (so ``get_params`` /
+    An attack object stores its parameters (so ``get_params`` /
     ``set_params`` / :func:`sklearn.base.clone` work, and a meta-estimator
-    exposes them as ``attack__<name>`` to :class:`~sklearn.model_selection.GridSearchCV`).
-    The work happens in :meth:`run`, which the estimators call batch by
-    batch with torch tensors; subclasses implement it on top of a pure
-    torch engine function.
+    exposes them as ``attack__<name>`` to
+    :class:`~sklearn.model_selection.GridSearchCV`). :meth:`fit` validates
+    them and resolves the data-dependent ones; :meth:`perturb` (arrays) and
+    :meth:`run` (one batch of tensors) then attack.
+
+    A subclass implements ``_run(batch)``, the engine call on an
+    :class:`AttackBatch` returning an :class:`AttackResult`, and overrides
+    the hooks whose default does not fit: :meth:`objective_for`,
+    :meth:`verify`, :meth:`constrain` and ``_check_params`` (checks beyond
+    ``_parameter_constraints``). Attacks with a ``clip_values`` parameter
+    get it resolved into ``clip_values_`` by :meth:`fit`.
+
+    Attributes
+    ----------
+    clip_values_ : tuple (low, high) or None
+        The valid input range after :meth:`fit` (``None``: unbounded, or an
+        attack without ``clip_values``).
     """
 
-    def run(self, x, objective, *, y=None, feature_fn=None, seed=0):
-        """Attack one batch.
+    _parameter_constraints: dict = {}
+    _clip_required = False  # whether the engine needs a range (Carlini-Wagner's tanh)
+
+    # ------------------------------------------------------------------ fit
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Validate the parameters and resolve those that depend on the data.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The rows the attacked model was fitted on; ``clip_values="auto"``
+            becomes their range.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self
+        """
+        X = check_array(X, dtype=(np.float64, np.float32), ensure_min_samples=0)
+        self._check_params()
+        self.clip_values_ = resolve_clip_values(
+            getattr(self, "clip_values", None), X, required=self._clip_required,
+            owner=type(self).__name__)
+        return self
+
+    def _check_params(self):
+        """Checks beyond ``_parameter_constraints`` (hook; called by :meth:`fit`)."""
+
+    # ---------------------------------------------------------------- hooks
+    def objective_for(self, estimator, module):
+        """The objective this attack optimises against ``estimator`` (hook).
+
+        Parameters
+        ----------
+        estimator : fitted estimator
+            The attacked model (a skorch-style net).
+        module : torch.nn.Module
+            Its module as the attack should use it (on the attack's device,
+            possibly wrapped for reduced precision).
+
+        Returns
+        -------
+        objective object or None
+            The default follows the estimator
+            (:func:`~sk_uae.attacks.resolve_objective` with ``"auto"``);
+            attacks that use no model return ``None``.
+        """
+        return resolve_objective(estimator, "auto", module=module)
+
+    def verify(self, objective, x_adv, x, y=None):
+        """Whether each example meets this attack's goal under ``objective`` (hook).
+
+        Used to re-check, in float32, examples found with a reduced-precision
+        model. The default (attacks without a goal) is True for every row.
+
+        Parameters
+        ----------
+        objective : objective object
+            The attack loss bound to the model, in float32.
+        x_adv, x : torch.Tensor of shape (B, d)
+            The examples and their clean inputs.
+        y : torch.Tensor of shape (B,), optional
+            Labels, for objectives that need them.
+
+        Returns
+        -------
+        torch.BoolTensor of shape (B,)
+        """
+        return torch.ones(x.shape[0], dtype=torch.bool, device=x.device)
+
+    def constrain(self, X_adv, X):
+        """Put the examples back into the attack's set, in the caller's dtype (hook).
+
+        The engines work in float32; for float64 rows the cast back can step
+        over a boundary by a rounding error, so the estimators call this on
+        every result. The default clips to the valid input range; attacks
+        with a perturbation budget first project onto it.
+
+        Parameters
+        ----------
+        X_adv : ndarray of shape (n_samples, n_features)
+            The examples, in the dtype of ``X``.
+        X : ndarray of shape (n_samples, n_features)
+            The clean rows.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_features)
+        """
+        bounds = self._bounds(X)
+        return X_adv if bounds is None else np.clip(X_adv, bounds[0], bounds[1])
+
+    # ------------------------------------------------------------- running
+    def run(self, x, objective=None, *, y=None, seed=0, module=None, callback=None):
+        """Attack one batch of tensors (the attack must be fitted).
 
         Parameters
         ----------
         x : torch.Tensor of shape (B, d)
             Clean inputs, already on the computation device.
-        objective : Objective
-            The attack loss bound to the model (see :mod:`sk_uae.attacks`).
+        objective : objective object, optional
+            The attack loss bound to the model (:meth:`objective_for`);
+            attacks that use no model take none.
         y : torch.Tensor of shape (B,), optional
             Labels, for objectives that need them.
-        feature_fn : callable, optional
-            First-layer features of the model, for attacks that use them.
-        seed : int
+        seed : int, default=0
             Seed of every random draw; the same for every batch, so results
             do not depend on how the data are batched.
+        module : torch.nn.Module, optional
+            The attacked module, for attacks that read its layers.
+        callback : callable, optional
+            Progress callback of iterative attacks (see :class:`AttackBatch`).
 
         Returns
         -------
         AttackResult
         """
+        check_is_fitted(self, "clip_values_", msg=(
+            f"This {type(self).__name__} is not fitted: call fit(X) with the rows the model was "
+            "fitted on before run() (it resolves clip_values)."))
+        return self._run(AttackBatch(x, objective, y, seed, module, callback))
+
+    def _run(self, batch):
+        raise NotImplementedError(f"{type(self).__name__} must implement _run(batch).")
+
+    def perturb(self, estimator, X, y=None, *, seed=0, batch_size=64, device="cpu",
+                precision="float32", verbose=0):
+        """Adversarial examples of the rows ``X`` against a fitted model, batch by batch.
+
+        Parameters
+        ----------
+        estimator : fitted estimator
+            The attacked model; it must expose its torch module as ``module_``.
+        X : ndarray of shape (n_samples, n_features)
+            Rows to attack, float32 or float64, validated by the caller.
+        y : ndarray of shape (n_samples,), optional
+            Labels for classifiers (true labels, or targets of a targeted
+            attack), mapped to logit columns by the objective.
+        seed : int, default=0
+            Seed of every random draw; results do not depend on
+            ``batch_size`` nor on how the rows are split between calls.
+        batch_size : int, default=64
+            Rows attacked together.
+        device : str or torch.device, default="cpu"
+            Where the attack runs (``"auto"``: CUDA when available).
+        precision : {"float32", "float64", "bfloat16", "float16"}, default="float32"
+            Precision of the model's forward and backward passes (with
+            ``"float64"`` also of the attack's own tensors, on a float64 copy
+            of the model); with less than float32 every success is
+            re-checked with :meth:`verify` in float32.
+        verbose : int, default=0
+            ``>= 1`` shows a progress bar over batches, ``>= 2`` also logs
+            every iteration of iterative attacks to the ``"sk_uae"`` logger.
+
+        Returns
+        -------
+        X_adv : ndarray of shape (n_samples, n_features), dtype of ``X``
+        info : dict of ndarray
+            ``success``, ``mi``, ``loss``, ``distortion_linf``, ``distortion_l2``
+            (see :meth:`sk_uae.UAEGenerator.generate`).
+        """
+        check_is_fitted(self, "clip_values_")
+        if self.clip_values_ is not None and not self._auto_clip():
+            X = fit_rows_to_range(X, self.clip_values_)
+        device = resolve_device(device)
+        dtype = compute_dtype(precision)
+        parts = []
+        with _module_on(attacked_module(estimator), device, dtype) as module:
+            objective = self.objective_for(estimator, with_precision(module, precision))
+            recheck = None
+            if precision in REDUCED_PRECISIONS and objective is not None:
+                recheck = self.objective_for(estimator, module)
+            y = _labels_for(objective, y)
+            batches = range(0, X.shape[0], batch_size)
+            for start in tqdm(batches, disable=not verbose, desc="UAE", unit="batch"):
+                stop = start + batch_size
+                xb = torch.tensor(X[start:stop], dtype=dtype, device=device)
+                yb = None if y is None else torch.as_tensor(y[start:stop], device=device)
+                callback = _diagnostics(start // batch_size) if verbose >= 2 else None
+                res = self.run(xb, objective, y=yb, seed=seed, module=module, callback=callback)
+                success = res.success.detach()
+                if recheck is not None:
+                    success = success & self.verify(recheck, res.x_adv.detach(), xb, yb)
+                parts.append({"x_adv": res.x_adv.detach().cpu().numpy(),
+                              "success": success.cpu().numpy(),
+                              "mi": res.mi.detach().cpu().numpy(),
+                              "loss": res.loss.detach().cpu().numpy()})
+        return self._assemble(parts, X)
+
+    # ------------------------------------------------------------- helpers
+    def _auto_clip(self):
+        return getattr(self, "clip_values", None) == "auto"
+
+    def _bounds(self, x):
+        """Bounds of the rows ``x`` (tensor or array) for the engines, or None."""
+        return row_bounds(x, self.clip_values_, self._auto_clip())
+
+    def _assemble(self, parts, X):
+        if parts:
+            cat = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+        else:
+            cat = {"x_adv": np.empty_like(X, dtype=np.float32), "success": np.empty(0, bool),
+                   "mi": np.empty(0, np.float32), "loss": np.empty(0, np.float32)}
+        X_adv = self.constrain(cat.pop("x_adv").astype(X.dtype, copy=False), X)
+        diff = (X_adv - X).astype(np.float64)
+        info = {
+            "success": cat["success"].astype(bool),
+            "mi": cat["mi"].astype(np.float64),
+            "loss": cat["loss"].astype(np.float64),
+            "distortion_linf": np.abs(diff).max(axis=1) if diff.shape[1] else np.zeros(len(X)),
+            "distortion_l2": np.sqrt((diff**2).sum(axis=1)),
+        }
+        return X_adv, info
+
+
+class _BoxAttack(BaseAttack):
+    """Base of the attacks whose perturbation lives in a ball: ``_budget()`` says which."""
+
+    def _budget(self):
+        """``(eps, norm)`` of the perturbation set, or ``None`` for no budget."""
         raise NotImplementedError
 
-    def _check(self):
-        """Validate the parameters (called by the estimators before a run)."""
-        self._validate_params()
+    def constrain(self, X_adv, X):
+        """Project onto the ``eps`` ball around ``X``, then clip to the valid range.
+
+        Parameters
+        ----------
+        X_adv : ndarray of shape (n_samples, n_features)
+            The examples, in the dtype of ``X``.
+        X : ndarray of shape (n_samples, n_features)
+            The clean rows.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_features)
+        """
+        budget = self._budget()
+        if budget is not None:
+            eps, norm = budget
+            if norm == "linf":
+                X_adv = np.clip(X_adv, X - eps, X + eps)
+            else:
+                d = (X_adv - X).astype(np.float64)
+                n = np.sqrt((d**2).sum(axis=1, keepdims=True))
+                X_adv = np.where(n > eps, X + d * (eps / np.maximum(n, 1e-30)), X_adv)
+                X_adv = X_adv.astype(X.dtype, copy=False)
+        return super().constrain(X_adv, X)
+
+
+class _ObjectiveMixin:
+    """``objective_for`` of the attacks with ``objective``, ``targeted`` and ``confidence``."""
+
+    def objective_for(self, estimator, module):
+        """The objective that ``objective``, ``targeted`` and ``confidence`` ask for.
+
+        Parameters
+        ----------
+        estimator : fitted estimator
+            The attacked model (a skorch-style net).
+        module : torch.nn.Module
+            Its module as the attack should use it.
+
+        Returns
+        -------
+        objective object
+            See :func:`~sk_uae.attacks.resolve_objective`.
+        """
+        return resolve_objective(estimator, self.objective, module=module,
+                                 targeted=self.targeted, confidence=self.confidence)
+
+
+OBJECTIVE_CONSTRAINTS = {
+    "objective": [StrOptions({"auto", "reconstruction", "margin"}), HasMethods(["prepare"])],
+    "targeted": ["boolean"],
+    "confidence": [Interval(Real, 0, None, closed="left")],
+}
+
+OBJECTIVE_DOC = """\
+    objective : "auto", "reconstruction", "margin" or objective object, default="auto"
+        The attack loss bound to the attacked model (see
+        :func:`~sk_uae.attacks.resolve_objective`); ``"auto"`` follows the
+        estimator: its own ``uae_objective``, the margin objective for
+        classifiers, the reconstruction objective otherwise.
+    targeted : bool, default=False
+        Classifiers: the labels given to ``generate`` are targets to reach,
+        not labels to leave (needs the margin objective).
+    confidence : float, default=0.0
+        Classifiers: the margin ``kappa`` a success must exceed beyond the
+        decision boundary (see :class:`~sk_uae.attacks.MarginObjective`)."""
+
+
+@torch.no_grad()
+def goal_met(objective, x_adv, x, y=None):
+    """Whether ``x_adv`` meets the goal ``f(x') == 0`` of ``objective`` (its ``loss``)."""
+    return objective.loss(x_adv, x, objective.prepare(x, y)) <= 0
+
+
+@contextmanager
+def _module_on(module, device, dtype):
+    """``module`` on ``device`` in ``dtype`` and eval mode (a copy when it differs)."""
+    param = next(module.parameters(), None)
+    if param is not None and (param.device != device or param.dtype != dtype):
+        module = copy.deepcopy(module).to(device=device, dtype=dtype)
+    was_training = module.training
+    module.eval()
+    try:
+        yield module
+    finally:
+        module.train(was_training)
+
+
+def _labels_for(objective, y):
+    """Labels as the objective wants them: class indices for classifiers, none otherwise."""
+    if y is None or objective is None or not getattr(objective, "needs_labels", False):
+        return None  # e.g. autoencoders: labels play no part in the attack
+    encode = getattr(objective, "encode_labels", None)
+    return encode(y) if encode is not None else y
+
+
+def _diagnostics(batch):
+    """Callback logging an iterative attack's per-sample quantities (``verbose >= 2``)."""
+
+    def log(t, **stats):
+        parts = [f"mean {_LABELS.get(name, name)} {float(v.float().mean()):.4g}"
+                 for name, v in stats.items()]
+        if "f" in stats:
+            parts.append(f"f == 0 for {float((stats['f'] <= 0).float().mean()):.2f}")
+        _LOG.info("batch %d iteration %d: %s", batch, t, ", ".join(parts))
+
+    return log
 
 
 class AttackResult:

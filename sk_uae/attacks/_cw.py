@@ -5,8 +5,10 @@ from numbers import Integral, Real
 import torch
 from sklearn.utils._param_validation import Interval
 
-from ._base import AttackResult, BaseAttack
-from ._common import check_clip_values
+from ..utils._docstring import fill_doc
+from ._base import (CLIP_VALUES_DOC, OBJECTIVE_CONSTRAINTS, OBJECTIVE_DOC, AttackResult,
+                    BaseAttack, _ObjectiveMixin, goal_met)
+from ._common import CLIP_VALUES_CONSTRAINT
 from ._search import BestKeeper, ConstSearch
 
 
@@ -84,7 +86,8 @@ def carlini_wagner_l2(x, objective, *, y=None, initial_const=1e-2, binary_search
     return AttackResult(x_adv=best.x, success=best.found, loss=loss)
 
 
-class CarliniWagnerL2(BaseAttack):
+@fill_doc(clip_values=CLIP_VALUES_DOC, objective=OBJECTIVE_DOC)
+class CarliniWagnerL2(_ObjectiveMixin, BaseAttack):
     """Carlini-Wagner L2 attack, batched, a baseline.
 
     Finds, for every sample, the smallest L2 perturbation (within
@@ -107,16 +110,10 @@ class CarliniWagnerL2(BaseAttack):
         Adam steps per round.
     lr : float, default=0.01
         Adam learning rate (in tanh space).
-    clip_values : tuple (low, high), default=(0.0, 1.0)
-        Valid input range; required (the tanh change of variables needs it).
-    targeted : bool, default=False
-        For classifiers: the labels given to ``generate`` are targets to
-        reach rather than labels to leave (needs the margin objective).
-    confidence : float, default=0.0
-        ``kappa`` of the margin (see :class:`~sk_uae.attacks.MarginObjective`).
-    objective : "auto", "reconstruction", "margin" or objective object, default="auto"
-        The attack loss ``f``; ``"auto"`` follows the attacked estimator (see
-        :func:`~sk_uae.attacks.resolve_objective`).
+    %(clip_values)s
+        A range is required (the tanh change of variables needs one):
+        ``None`` is refused.
+    %(objective)s
 
     Examples
     --------
@@ -130,14 +127,13 @@ class CarliniWagnerL2(BaseAttack):
         "binary_search_steps": [Interval(Integral, 1, None, closed="left")],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "lr": [Interval(Real, 0, None, closed="neither")],
-        "clip_values": [tuple, list],
-        "targeted": ["boolean"],
-        "confidence": [Interval(Real, 0, None, closed="left")],
-        "objective": [str, object],
+        "clip_values": CLIP_VALUES_CONSTRAINT,
+        **OBJECTIVE_CONSTRAINTS,
     }
+    _clip_required = True
 
     def __init__(self, initial_const=1e-2, binary_search_steps=9, max_iter=100, lr=0.01,
-                 clip_values=(0.0, 1.0), targeted=False, confidence=0.0, objective="auto"):
+                 clip_values="auto", targeted=False, confidence=0.0, objective="auto"):
         self.initial_const = initial_const
         self.binary_search_steps = binary_search_steps
         self.max_iter = max_iter
@@ -147,32 +143,26 @@ class CarliniWagnerL2(BaseAttack):
         self.confidence = confidence
         self.objective = objective
 
-    def _check(self):
-        super()._check()
-        check_clip_values(self.clip_values, required=True, owner="CarliniWagnerL2")
-
-    def run(self, x, objective, *, y=None, feature_fn=None, seed=0):
-        """Attack one batch; see :meth:`BaseAttack.run`.
+    def verify(self, objective, x_adv, x, y=None):
+        """Whether each example meets the goal ``f(x') == 0`` under ``objective``.
 
         Parameters
         ----------
-        x : torch.Tensor of shape (B, d)
-            Clean inputs, already on the computation device.
         objective : objective object
-            The attack loss bound to the model.
+            The attack loss bound to the model, in float32.
+        x_adv, x : torch.Tensor of shape (B, d)
+            The examples and their clean inputs.
         y : torch.Tensor of shape (B,), optional
             Labels, for objectives that need them.
-        feature_fn : callable, optional
-            Unused.
-        seed : int, default=0
-            Unused (the attack has no randomness).
 
         Returns
         -------
-        AttackResult
-            See :func:`carlini_wagner_l2`.
+        torch.BoolTensor of shape (B,)
         """
+        return goal_met(objective, x_adv, x, y)
+
+    def _run(self, batch):
         return carlini_wagner_l2(
-            x, objective, y=y, initial_const=float(self.initial_const),
+            batch.x, batch.objective, y=batch.y, initial_const=float(self.initial_const),
             binary_search_steps=int(self.binary_search_steps), max_iter=int(self.max_iter),
-            lr=float(self.lr), clip_values=tuple(map(float, self.clip_values)))
+            lr=float(self.lr), clip_values=self._bounds(batch.x))

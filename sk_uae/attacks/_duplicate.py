@@ -22,26 +22,23 @@ class Duplicate(BaseAttack):
 
     _parameter_constraints = {}
 
-    def run(self, x, objective=None, *, y=None, feature_fn=None, seed=0):
-        """Return a copy of ``x``; ``success`` is True for every row.
+    def objective_for(self, estimator, module):
+        """None: copies use no model.
 
         Parameters
         ----------
-        x : torch.Tensor of shape (B, d)
-            Clean inputs.
-        objective : objective object or None, default=None
-            Unused.
-        y : torch.Tensor of shape (B,), optional
-            Unused.
-        feature_fn : callable, optional
-            Unused.
-        seed : int, default=0
-            Unused.
+        estimator : fitted estimator
+            The model the examples are made for.
+        module : torch.nn.Module
+            Its module.
 
         Returns
         -------
-        AttackResult
-            ``x_adv`` equal to ``x``; ``mi`` and ``loss`` are NaN.
+        None
         """
+        return None
+
+    def _run(self, batch):
+        x = batch.x
         return AttackResult(x_adv=x.clone(),
                             success=torch.ones(x.shape[0], dtype=torch.bool, device=x.device))

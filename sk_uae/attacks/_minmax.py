@@ -5,9 +5,12 @@ from numbers import Integral, Real
 import torch
 from sklearn.utils._param_validation import Interval, StrOptions
 
+from .._nn.features import first_layer_features
 from ..mine import FeaturePairs, RandomProjectionPairs, StatisticsNetworks
-from ._base import AttackResult, BaseAttack
-from ._common import check_clip_values, clip
+from ..utils._docstring import fill_doc
+from ._base import (CLIP_VALUES_DOC, OBJECTIVE_CONSTRAINTS, OBJECTIVE_DOC, AttackResult,
+                    _BoxAttack, _ObjectiveMixin, goal_met)
+from ._common import CLIP_VALUES_CONSTRAINT, clip
 from ._search import BestKeeper, ConstSearch
 
 
@@ -89,7 +92,7 @@ def minmax_mine(
         Clean inputs.
     objective : objective object
         Provides ``prepare(x, y)``, the attack loss ``loss(x_adv, x, ctx)``
-        and ``mi_sign`` (see :mod:`sk_uae.attacks._objectives`).
+        and ``mi_sign`` (see :class:`~sk_uae.attacks.ReconstructionObjective`).
     y : torch.Tensor of shape (B,), optional
         Labels given to ``objective.prepare`` (classifiers: true labels, or
         targets when the objective is targeted; ``None`` uses the model's
@@ -162,12 +165,7 @@ def minmax_mine(
     c = torch.as_tensor(initial_const, device=dev, dtype=dtype).expand(n).clone()
     delta = rnd.delta0.to(device=dev, dtype=dtype).expand(n, d).clone().requires_grad_(True)
 
-    best_x, fb_x = x.clone(), x.clone()
-    inf = torch.full((n,), float("inf"), device=dev, dtype=dtype)
-    best_score, best_mi, best_f = inf.clone(), inf.clone(), inf.clone()
-    fb_f, fb_mi = inf.clone(), inf.clone()
-    found = torch.zeros(n, dtype=torch.bool, device=dev)
-
+    best, fallback = BestKeeper(x), BestKeeper(x)
     for t in range(max_iter + 1):
         with torch.enable_grad():
             x_adv = clip(x + delta, clip_values)
@@ -184,16 +182,8 @@ def minmax_mine(
                 ok = f_d <= 0
                 if s > 0:
                     ok &= mi_d > 0
-                better = ok & (s * mi_d < best_score)
-                best_score = torch.where(better, s * mi_d, best_score)
-                best_mi = torch.where(better, mi_d, best_mi)
-                best_f = torch.where(better, f_d, best_f)
-                best_x = torch.where(better[:, None], xa, best_x)
-                found |= ok
-                closer = f_d < fb_f
-                fb_f = torch.where(closer, f_d, fb_f)
-                fb_mi = torch.where(closer, mi_d, fb_mi)
-                fb_x = torch.where(closer[:, None], xa, fb_x)
+                best.offer(xa, ok, s * mi_d, mi=mi_d, loss=f_d)
+                fallback.offer(xa, torch.ones_like(ok), f_d, mi=mi_d, loss=f_d)
         if t == max_iter:
             break
         with torch.enable_grad():
@@ -203,35 +193,15 @@ def minmax_mine(
             c = torch.clamp((1 - dual_step * gamma) * c + dual_step * f_d, min=0)
             delta = (delta - lr * grad).clamp_(-eps, eps)
         delta.requires_grad_(True)
-
-    return AttackResult(
-        x_adv=torch.where(found[:, None], best_x, fb_x),
-        success=found,
-        mi=torch.where(found, best_mi, fb_mi),
-        loss=torch.where(found, best_f, fb_f),
-    )
+    return _best_or_fallback(best, fallback)
 
 
-@torch.no_grad()
-def minmax_goal_met(objective, x_adv, x, y=None):
-    """Whether ``x_adv`` meets the MinMax goal ``f(x') == 0`` under ``objective``.
-
-    Used to re-check, in float32, examples found with a reduced-precision model.
-
-    Parameters
-    ----------
-    objective : objective object
-        The attack loss bound to the model (see :mod:`sk_uae.attacks._objectives`).
-    x_adv, x : torch.Tensor of shape (B, d)
-        The examples and their clean inputs.
-    y : torch.Tensor of shape (B,), optional
-        Labels, for objectives that need them.
-
-    Returns
-    -------
-    torch.BoolTensor of shape (B,)
-    """
-    return objective.loss(x_adv, x, objective.prepare(x, y)) <= 0
+def _best_or_fallback(best, fallback):
+    """The kept best example where one qualified, else the fallback (smallest ``f``)."""
+    found = best.found
+    pick = lambda k: torch.where(found, best.extra[k], fallback.extra[k])  # noqa: E731
+    return AttackResult(x_adv=torch.where(found[:, None], best.x, fallback.x), success=found,
+                        mi=pick("mi"), loss=pick("loss"))
 
 
 def minmax_mine_search(x, objective, *, const_search_steps=9, initial_const=1e-3, **kwargs):
@@ -270,13 +240,11 @@ def minmax_mine_search(x, objective, *, const_search_steps=9, initial_const=1e-3
         fallback.offer(res.x_adv, torch.ones_like(res.success), res.loss, mi=res.mi,
                        loss=res.loss)
         search.update(res.success)
-    found = best.found
-    pick = lambda k: torch.where(found, best.extra[k], fallback.extra[k])  # noqa: E731
-    return AttackResult(x_adv=torch.where(found[:, None], best.x, fallback.x), success=found,
-                        mi=pick("mi"), loss=pick("loss"))
+    return _best_or_fallback(best, fallback)
 
 
-class MinMaxMINE(BaseAttack):
+@fill_doc(clip_values=CLIP_VALUES_DOC, objective=OBJECTIVE_DOC)
+class MinMaxMINE(_ObjectiveMixin, _BoxAttack):
     """MinMax attack with a per-sample MINE similarity (the UAE attack).
 
     Finds, for every sample ``x``, a perturbation ``delta`` in the box
@@ -328,17 +296,11 @@ class MinMaxMINE(BaseAttack):
         Number of random projections ``K`` (reference: 500).
     pair_dim : int, default=32
         Dimension of each projection (reference: 128).
-    clip_values : tuple (low, high) or None, default=(0.0, 1.0)
-        Valid input range; ``None`` for unbounded (e.g. standardised) data.
+    %(clip_values)s
     init : {"zeros", "uniform"}, default="zeros"
         Start of ``delta``: zero, or one uniform draw in the box shared by
         all samples.
-    objective : "auto", "reconstruction", "margin" or objective object, default="auto"
-        The attack loss; ``"auto"`` follows the attacked estimator.
-    targeted : bool, default=False
-        Classifiers: the labels given to ``generate`` are targets to reach.
-    confidence : float, default=0.0
-        Classifiers: the margin ``kappa`` beyond the decision boundary.
+    %(objective)s
     const_search_steps : int, default=0
         ``0``: the dual update of ``c`` (the paper's MinMax). ``k > 0``: ``k``
         full runs of ``max_iter`` iterations, ``c`` fixed per sample within a
@@ -366,11 +328,9 @@ class MinMaxMINE(BaseAttack):
         "pairs": [StrOptions({"random_projection", "features"})],
         "n_pairs": [Interval(Integral, 2, None, closed="left")],
         "pair_dim": [Interval(Integral, 2, None, closed="left")],
-        "clip_values": [tuple, list, None],
+        "clip_values": CLIP_VALUES_CONSTRAINT,
         "init": [StrOptions({"zeros", "uniform"})],
-        "objective": [str, object],
-        "targeted": ["boolean"],
-        "confidence": [Interval(Real, 0, None, closed="left")],
+        **OBJECTIVE_CONSTRAINTS,
         "const_search_steps": [Interval(Integral, 0, None, closed="left")],
     }
 
@@ -388,7 +348,7 @@ class MinMaxMINE(BaseAttack):
         pairs="random_projection",
         n_pairs=64,
         pair_dim=32,
-        clip_values=(0.0, 1.0),
+        clip_values="auto",
         init="zeros",
         objective="auto",
         targeted=False,
@@ -414,60 +374,55 @@ class MinMaxMINE(BaseAttack):
         self.confidence = confidence
         self.const_search_steps = const_search_steps
 
-    def _check(self):
-        super()._check()
-        check_clip_values(self.clip_values)
+    def _check_params(self):
         if not self.mine_hidden_sizes or any(int(h) < 1 for h in self.mine_hidden_sizes):
             raise ValueError(
                 "mine_hidden_sizes must be a non-empty tuple of positive widths; "
                 f"got {self.mine_hidden_sizes!r}."
             )
 
-    def run(self, x, objective, *, y=None, feature_fn=None, seed=0, callback=None):
-        """Attack one batch; see :meth:`BaseAttack.run`.
+    def _budget(self):
+        return float(self.eps), "linf"
+
+    def verify(self, objective, x_adv, x, y=None):
+        """Whether each example meets the MinMax goal ``f(x') == 0`` under ``objective``.
 
         Parameters
         ----------
-        x : torch.Tensor of shape (B, d)
-            Clean inputs, already on the computation device.
         objective : objective object
-            The attack loss bound to the model; its ``mi_sign`` decides
-            whether MI is minimised (+1) or maximised (-1).
+            The attack loss bound to the model, in float32.
+        x_adv, x : torch.Tensor of shape (B, d)
+            The examples and their clean inputs.
         y : torch.Tensor of shape (B,), optional
             Labels, for objectives that need them.
-        feature_fn : callable, optional
-            First-layer features of the model; required (and used) only
-            with ``pairs="features"``.
-        seed : int, default=0
-            Seed of every random draw (projections, ``delta_0``, MINE
-            weights, shuffles); the same for every batch, so results do not
-            depend on the batching.
-        callback : callable, optional
-            Called as ``callback(t, c=..., f=..., mi=...)`` after every
-            evaluation (:class:`~sk_uae.UAEGenerator` passes one at
-            ``verbose >= 2``).
 
         Returns
         -------
-        AttackResult
-            See :func:`minmax_mine`.
+        torch.BoolTensor of shape (B,)
         """
-        if self.pairs == "features" and feature_fn is None:
-            raise ValueError("pairs='features' needs the model's first-layer feature function.")
+        return goal_met(objective, x_adv, x, y)
+
+    def _run(self, batch):
+        feature_fn = None
+        if self.pairs == "features":
+            if batch.module is None:
+                raise ValueError("pairs='features' needs the attacked module: pass "
+                                 "run(..., module=...).")
+            feature_fn = first_layer_features(batch.module)
         n_mine = self.n_mine_steps
         if n_mine == "auto":
-            n_mine = 20 if objective.mi_sign > 0 else 1
+            n_mine = 20 if batch.objective.mi_sign > 0 else 1
         engine = minmax_mine
         extra = {}
         if self.const_search_steps > 0:
             engine = minmax_mine_search
             extra["const_search_steps"] = int(self.const_search_steps)
         return engine(
-            x,
-            objective,
+            batch.x,
+            batch.objective,
             **extra,
-            y=y,
-            feature_fn=feature_fn if self.pairs == "features" else None,
+            y=batch.y,
+            feature_fn=feature_fn,
             eps=float(self.eps),
             lr=float(self.lr),
             max_iter=int(self.max_iter),
@@ -479,8 +434,8 @@ class MinMaxMINE(BaseAttack):
             mine_ma_rate=self.mine_ma_rate,
             n_pairs=int(self.n_pairs),
             pair_dim=int(self.pair_dim),
-            clip_values=None if self.clip_values is None else tuple(map(float, self.clip_values)),
+            clip_values=self._bounds(batch.x),
             init=self.init,
-            seed=seed,
-            callback=callback,
+            seed=batch.seed,
+            callback=batch.callback,
         )

@@ -5,8 +5,9 @@ from numbers import Real
 import torch
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ._base import AttackResult, BaseAttack
-from ._common import check_clip_values, clip
+from ..utils._docstring import fill_doc
+from ._base import CLIP_VALUES_DOC, AttackResult, _BoxAttack
+from ._common import CLIP_VALUES_CONSTRAINT, clip
 from ._random import row_normal
 
 
@@ -50,7 +51,8 @@ def gaussian_noise(x, *, sigma=0.1, eps=None, norm="linf", clip_values=(0.0, 1.0
                                                         device=x.device))
 
 
-class GaussianNoise(BaseAttack):
+@fill_doc(clip_values=CLIP_VALUES_DOC)
+class GaussianNoise(_BoxAttack):
     """Gaussian noise as a parameter object (the augmentation baseline of the paper).
 
     Parameters
@@ -62,9 +64,7 @@ class GaussianNoise(BaseAttack):
         ``eps`` ("matched distortion"); ``sigma`` is then ignored.
     norm : {"linf", "l2"}, default="linf"
         Norm that ``eps`` refers to.
-    clip_values : tuple (low, high) or None, default=(0.0, 1.0)
-        Valid input range the noisy inputs are clipped to; ``None`` for
-        unbounded data.
+    %(clip_values)s
 
     Notes
     -----
@@ -83,43 +83,35 @@ class GaussianNoise(BaseAttack):
         "sigma": [Interval(Real, 0, None, closed="left")],
         "eps": [Interval(Real, 0, None, closed="neither"), None],
         "norm": [StrOptions({"linf", "l2"})],
-        "clip_values": [tuple, list, None],
+        "clip_values": CLIP_VALUES_CONSTRAINT,
     }
 
-    def __init__(self, sigma=0.1, eps=None, norm="linf", clip_values=(0.0, 1.0)):
+    def __init__(self, sigma=0.1, eps=None, norm="linf", clip_values="auto"):
         self.sigma = sigma
         self.eps = eps
         self.norm = norm
         self.clip_values = clip_values
 
-    def _check(self):
-        super()._check()
-        check_clip_values(self.clip_values)
-
-    def run(self, x, objective=None, *, y=None, feature_fn=None, seed=0):
-        """Perturb one batch; see :meth:`BaseAttack.run`.
+    def objective_for(self, estimator, module):
+        """None: noise uses no model.
 
         Parameters
         ----------
-        x : torch.Tensor of shape (B, d)
-            Clean inputs, already on the computation device.
-        objective : objective object or None, default=None
-            Unused (noise has no goal).
-        y : torch.Tensor of shape (B,), optional
-            Unused.
-        feature_fn : callable, optional
-            Unused.
-        seed : int, default=0
-            Seed of the noise; row ``i``'s draw depends on it and on
-            ``x[i]`` only.
+        estimator : fitted estimator
+            The model the examples are made for.
+        module : torch.nn.Module
+            Its module.
 
         Returns
         -------
-        AttackResult
-            ``success`` is True for every row; ``mi`` and ``loss`` are NaN.
+        None
         """
-        return gaussian_noise(
-            x, sigma=float(self.sigma), eps=None if self.eps is None else float(self.eps),
-            norm=self.norm,
-            clip_values=None if self.clip_values is None else tuple(map(float, self.clip_values)),
-            seed=seed)
+        return None
+
+    def _budget(self):
+        return None if self.eps is None else (float(self.eps), self.norm)
+
+    def _run(self, batch):
+        return gaussian_noise(batch.x, sigma=float(self.sigma),
+                              eps=None if self.eps is None else float(self.eps), norm=self.norm,
+                              clip_values=self._bounds(batch.x), seed=batch.seed)

@@ -5,8 +5,10 @@ from numbers import Integral, Real
 import torch
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ._base import AttackResult, BaseAttack
-from ._common import check_clip_values, clip, project
+from ..utils._docstring import fill_doc
+from ._base import (CLIP_VALUES_DOC, OBJECTIVE_CONSTRAINTS, OBJECTIVE_DOC, AttackResult,
+                    _BoxAttack, _ObjectiveMixin)
+from ._common import CLIP_VALUES_CONSTRAINT, clip, project
 from ._random import row_normal, row_uniform
 
 
@@ -90,7 +92,8 @@ def pgd(x, objective, *, y=None, norm="linf", eps=0.3, eps_step=0.01, max_iter=4
     return AttackResult(x_adv=x_adv, success=success, loss=loss)
 
 
-class PGD(BaseAttack):
+@fill_doc(clip_values=CLIP_VALUES_DOC, objective=OBJECTIVE_DOC)
+class PGD(_ObjectiveMixin, _BoxAttack):
     """Projected gradient descent attack (L-infinity or L2), a baseline.
 
     Maximises the attacked model's loss inside the ``eps`` ball: for a
@@ -117,17 +120,8 @@ class PGD(BaseAttack):
     random_init : bool, default=False
         Start from a uniform draw in the ball (per row; see
         :func:`random_start`) instead of ``x``.
-    clip_values : tuple (low, high) or None, default=(0.0, 1.0)
-        Valid input range; ``None`` for unbounded data.
-    targeted : bool, default=False
-        For classifiers: the labels given to ``generate`` are targets.
-    confidence : float, default=0.0
-        Margin ``kappa`` a success must exceed (see
-        :class:`~sk_uae.attacks.MarginObjective`).
-    objective : "auto", "reconstruction", "margin" or objective object, default="auto"
-        The objective whose ``adversarial_loss`` is increased; ``"auto"``
-        follows the attacked estimator (see
-        :func:`~sk_uae.attacks.resolve_objective`).
+    %(clip_values)s
+    %(objective)s
 
     Examples
     --------
@@ -142,14 +136,12 @@ class PGD(BaseAttack):
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "norm": [StrOptions({"linf", "l2"})],
         "random_init": ["boolean"],
-        "clip_values": [tuple, list, None],
-        "targeted": ["boolean"],
-        "confidence": [Interval(Real, 0, None, closed="left")],
-        "objective": [str, object],
+        "clip_values": CLIP_VALUES_CONSTRAINT,
+        **OBJECTIVE_CONSTRAINTS,
     }
 
     def __init__(self, eps=0.3, eps_step=0.01, max_iter=40, norm="linf", random_init=False,
-                 clip_values=(0.0, 1.0), targeted=False, confidence=0.0, objective="auto"):
+                 clip_values="auto", targeted=False, confidence=0.0, objective="auto"):
         self.eps = eps
         self.eps_step = eps_step
         self.max_iter = max_iter
@@ -160,34 +152,30 @@ class PGD(BaseAttack):
         self.confidence = confidence
         self.objective = objective
 
-    def _check(self):
-        super()._check()
-        check_clip_values(self.clip_values)
+    def _budget(self):
+        return float(self.eps), self.norm
 
-    def run(self, x, objective, *, y=None, feature_fn=None, seed=0):
-        """Attack one batch; see :meth:`BaseAttack.run`.
+    def verify(self, objective, x_adv, x, y=None):
+        """Whether each example is adversarial in the loss-increasing sense of ``objective``.
 
         Parameters
         ----------
-        x : torch.Tensor of shape (B, d)
-            Clean inputs, already on the computation device.
         objective : objective object
-            The attack loss bound to the model.
+            The attack loss bound to the model, in float32.
+        x_adv, x : torch.Tensor of shape (B, d)
+            The examples and their clean inputs.
         y : torch.Tensor of shape (B,), optional
             Labels, for objectives that need them.
-        feature_fn : callable, optional
-            Unused.
-        seed : int, default=0
-            Seed of the random start (``random_init=True``); row ``i``'s
-            draw depends on it and on ``x[i]`` only.
 
         Returns
         -------
-        AttackResult
-            See :func:`pgd`.
+        torch.BoolTensor of shape (B,)
         """
-        return pgd(x, objective, y=y, norm=self.norm, eps=float(self.eps),
+        with torch.no_grad():
+            return objective.adversarial_success(x_adv, x, objective.prepare(x, y))
+
+    def _run(self, batch):
+        return pgd(batch.x, batch.objective, y=batch.y, norm=self.norm, eps=float(self.eps),
                    eps_step=float(self.eps_step), max_iter=int(self.max_iter),
-                   random_init=bool(self.random_init),
-                   clip_values=None if self.clip_values is None else tuple(map(float, self.clip_values)),
-                   seed=seed)
+                   random_init=bool(self.random_init), clip_values=self._bounds(batch.x),
+                   seed=batch.seed)

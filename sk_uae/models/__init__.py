@@ -1,14 +1,14 @@
 """Skorch nets and torch modules for the models that UAEs attack."""
 
-from ._augment import ImageAugment, TabularAugment
+from .._nn.augment import ImageAugment, TabularAugment
+from .._nn.features import first_layer_features
+from .._nn.losses import NTXentLoss, nt_xent, nt_xent_bank
 from ._autoencoder import AutoencoderNet
 from ._classifier_net import ClassifierNet
 from ._classifiers import CNNClassifierModule, MLPClassifierModule
 from ._callbacks import TemperatureAnnealing
 from ._concrete import ConcreteAutoencoder, ConcreteAutoencoderNet, ConcreteSelector
-from ._contrastive import (ContrastiveNet, ConvEncoder, MLPEncoder, NTXentLoss, nt_xent,
-                           nt_xent_bank)
-from ._features import first_layer_features
+from ._contrastive import ContrastiveNet, ConvEncoder, MLPEncoder
 from ._modules import ConvAutoencoder, DenseAutoencoder, SparseAutoencoder
 from ._persist import load_net_params
 

@@ -9,7 +9,7 @@ time. Both offer ``first_layer_features`` (MINE's ``pairs="features"``).
 
 from torch import nn
 
-from ._modules import _activation, image_shape
+from .._nn.shapes import image_shape, make_activation
 
 
 def _widths(hidden_units, argname):
@@ -41,7 +41,7 @@ class MLPClassifierModule(nn.Module):
         widths = (int(input_dim),) + _widths(hidden_units, "hidden_units")
         layers = []
         for a, b in zip(widths[:-1], widths[1:]):
-            layers += [nn.Linear(a, b), _activation(activation, "activation")]
+            layers += [nn.Linear(a, b), make_activation(activation, "activation")]
         self.hidden = nn.Sequential(*layers)
         self.out = nn.Linear(widths[-1], int(n_classes))
 

@@ -8,7 +8,7 @@ from torch import nn
 
 from ._autoencoder import AutoencoderNet
 from ._callbacks import TemperatureAnnealing
-from ._modules import _activation
+from .._nn.shapes import make_activation
 
 
 class ConcreteSelector(nn.Module):
@@ -98,9 +98,10 @@ class ConcreteAutoencoder(nn.Module):
         self.selector = ConcreteSelector(input_dim, int(n_selected), temperature)
         layers, width = [], int(n_selected)
         for w in widths:
-            layers += [nn.Linear(width, int(w)), _activation(activation, "activation")]
+            layers += [nn.Linear(width, int(w)), make_activation(activation, "activation")]
             width = int(w)
-        layers += [nn.Linear(width, input_dim), _activation(output_activation, "output_activation")]
+        layers += [nn.Linear(width, input_dim),
+                   make_activation(output_activation, "output_activation")]
         self.decoder = nn.Sequential(*layers)
 
     @property

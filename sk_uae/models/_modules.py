@@ -8,40 +8,10 @@ activations MINE uses in ``pairs="features"`` mode, shape ``(B, K, p)``).
 data at fit time.
 """
 
-import math
-
 import torch
 from torch import nn
 
-_ACTIVATIONS = {"sigmoid": nn.Sigmoid, "relu": nn.ReLU, "tanh": nn.Tanh, "identity": nn.Identity}
-
-
-def _activation(name, argname):
-    if name not in _ACTIVATIONS:
-        raise ValueError(f"{argname}={name!r} is not supported; expected one of {sorted(_ACTIVATIONS)}.")
-    return _ACTIVATIONS[name]()
-
-
-def image_shape(input_dim, input_shape, owner, argname="module__input_shape"):
-    """Validate the image shape ``(C, H, W)`` of flattened inputs of width ``input_dim``.
-
-    ``None`` means one square channel. Errors name ``owner`` and ``argname``.
-    """
-    if input_shape is None:
-        side = int(round(math.sqrt(input_dim)))
-        if side * side != input_dim:
-            raise ValueError(
-                f"{owner} got {input_dim} features, not a square image; pass "
-                f"{argname}=(channels, height, width)."
-            )
-        input_shape = (1, side, side)
-    shape = tuple(int(s) for s in input_shape)
-    if len(shape) != 3 or math.prod(shape) != input_dim:
-        raise ValueError(
-            f"{owner}: {argname}={input_shape!r} does not match the {input_dim} features of X; "
-            "expected (channels, height, width) with channels*height*width == n_features."
-        )
-    return shape
+from .._nn.shapes import image_shape, make_activation
 
 
 class DenseAutoencoder(nn.Module):
@@ -64,8 +34,8 @@ class DenseAutoencoder(nn.Module):
         super().__init__()
         self.encoder = nn.Linear(input_dim, hidden_units)
         self.decoder = nn.Linear(hidden_units, input_dim)
-        self.act = _activation(activation, "activation")
-        self.out_act = _activation(output_activation, "output_activation")
+        self.act = make_activation(activation, "activation")
+        self.out_act = make_activation(output_activation, "output_activation")
 
     def encode(self, x):
         return self.act(self.encoder(x))
@@ -138,7 +108,8 @@ class ConvAutoencoder(nn.Module):
         super().__init__()
         input_shape = image_shape(input_dim, input_shape, "ConvAutoencoder")
         if input_shape[1] % 4 or input_shape[2] % 4:
-            raise ValueError(f"ConvAutoencoder needs height and width divisible by 4; got {input_shape}.")
+            raise ValueError("ConvAutoencoder needs height and width divisible by 4; "
+                             f"got {input_shape}.")
         if kernel_size % 2 != 1:
             raise ValueError(f"kernel_size must be odd; got {kernel_size}.")
         self.input_shape = input_shape

@@ -1,5 +1,6 @@
 """Torch glue shared by the algorithm and estimator layers."""
 
+import threading
 from contextlib import contextmanager
 
 import numpy as np
@@ -96,7 +97,14 @@ def torch_seed(seed, device=None):
         yield
 
 
-PRECISIONS = {"float32": None, "bfloat16": torch.bfloat16, "float16": torch.float16}
+PRECISIONS = {"float32": None, "float64": None, "bfloat16": torch.bfloat16,
+              "float16": torch.float16}
+REDUCED_PRECISIONS = ("bfloat16", "float16")
+
+
+def compute_dtype(precision):
+    """The dtype of an attack's own tensors: float64 for ``"float64"``, else float32."""
+    return torch.float64 if precision == "float64" else torch.float32
 
 
 class AutocastModule(torch.nn.Module):
@@ -136,13 +144,13 @@ def _to_float32(out):
 
 
 def with_precision(module, precision):
-    """``module`` itself for ``"float32"``, else wrapped in :class:`AutocastModule`.
+    """``module`` itself for float32 and float64, else wrapped in :class:`AutocastModule`.
 
     Parameters
     ----------
     module : torch.nn.Module
-        The attacked model's module.
-    precision : {"float32", "bfloat16", "float16"}
+        The attacked model's module (in float64 already for ``"float64"``).
+    precision : {"float32", "float64", "bfloat16", "float16"}
         Precision of its forward and backward passes.
 
     Returns
@@ -154,3 +162,28 @@ def with_precision(module, precision):
                          f"{sorted(PRECISIONS)}.")
     dtype = PRECISIONS[precision]
     return module if dtype is None else AutocastModule(module, dtype)
+
+
+_THREADS_LOCK = threading.Lock()
+_THREADS_STATE = {"depth": 0, "saved": None}
+
+
+@contextmanager
+def one_torch_thread():
+    """Limit torch to one intra-op thread inside the block (re-entrant across threads).
+
+    Parallel workers of an attack use it: several processes or threads that
+    each start a full thread pool on the same cores only slow each other down.
+    """
+    with _THREADS_LOCK:
+        if _THREADS_STATE["depth"] == 0:
+            _THREADS_STATE["saved"] = torch.get_num_threads()
+            torch.set_num_threads(1)
+        _THREADS_STATE["depth"] += 1
+    try:
+        yield
+    finally:
+        with _THREADS_LOCK:
+            _THREADS_STATE["depth"] -= 1
+            if _THREADS_STATE["depth"] == 0:
+                torch.set_num_threads(_THREADS_STATE["saved"])

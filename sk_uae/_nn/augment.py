@@ -18,7 +18,7 @@ import math
 import torch
 from sklearn.base import BaseEstimator
 
-from ._modules import image_shape
+from .shapes import image_shape
 
 
 def _uniform(shape, low, high, generator):
