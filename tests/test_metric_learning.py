@@ -16,11 +16,20 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from sk_uae.metric_learning import LMNNPL
 from sk_uae.metric_learning._loss import (
-    bisector_margin,
     objective_and_grad,
     perturbation_loss,
     select_triplets,
 )
+
+
+def bisector_margin(D, norm_sq):
+    """Input-space L2 distance from ``x_i`` to the bisector of ``x_j`` and ``x_l``.
+
+    ``D = d_M^2(x_i, x_l) - d_M^2(x_i, x_j)`` is affine in ``x_i`` with gradient
+    ``-2 M (x_l - x_j)``, so the smallest perturbation reaching ``D = 0`` has norm
+    ``|D| / (2 ||M (x_l - x_j)||)``: the closed form the perturbation loss is built on.
+    """
+    return abs(D) / (2 * np.sqrt(norm_sq))
 
 
 def _random_psd(rng, d, scale=1.0):
@@ -210,8 +219,8 @@ def test_pgd_refuses_a_low_rank_init_instead_of_ignoring_its_rows():
     # used to fit silently with components_ of shape (5, 5)
     with pytest.raises(ValueError, match=r"init has shape \(2, 5\), but solver='pgd'.*"
                                          r"solver='factor'"):
-        LMNNPL(init=np.eye(5)[:2], max_iter=5).fit(X, y)
-    square = LMNNPL(init=2 * np.eye(5), max_iter=5).fit(X, y)
+        LMNNPL(init=np.eye(5)[:2], max_iter=5, solver="pgd").fit(X, y)
+    square = LMNNPL(init=2 * np.eye(5), max_iter=5, solver="pgd").fit(X, y)
     assert square.components_.shape == (5, 5)
 
 
@@ -246,16 +255,20 @@ def test_bad_parameters_and_cuda():
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_cuda_matches_cpu():
     X, y = _data()
-    cpu = LMNNPL(max_iter=60).fit(X, y)
-    gpu = LMNNPL(max_iter=60, device="cuda").fit(X, y)
+    cpu = LMNNPL(max_iter=60, solver="pgd").fit(X, y)
+    gpu = LMNNPL(max_iter=60, solver="pgd", device="cuda").fit(X, y)
     np.testing.assert_allclose(cpu.get_mahalanobis_matrix(), gpu.get_mahalanobis_matrix(),
                                atol=1e-8)
 
 
 # --- scikit-learn integration ---------------------------------------------------------
 
+def test_default_solver_is_factor():
+    assert LMNNPL().solver == "factor"
+
+
 @parametrize_with_checks(
-    [LMNNPL(solver="factor", max_iter=30)],
+    [LMNNPL(max_iter=30)],
     expected_failed_checks=lambda est: {
         "check_fit2d_1feature": (
             "its 10-sample target has a class with 3 samples; LMNNPL needs more "

@@ -71,15 +71,17 @@ class LMNNPL(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         ``-log p_i``, where ``p_i`` is the probability of picking a target
         neighbour among the point's target neighbours and impostor candidates
         (a local, linear-cost version of NCA), averaged over points.
-    solver : {"pgd", "factor"}, default="pgd"
-        ``"pgd"``: the reference scheme, projected gradient descent on ``M``
-        (eigendecomposition onto the PSD cone each step), step size times 1.01
-        after a decrease of the objective and times 0.5 after an increase, at least
-        50 iterations, stop when the objective changes by less than ``tol``
-        (relative) over 5 iterations; ``components_`` is square
-        (``n_components = n_features``). ``"factor"``: L-BFGS-B on ``L``
-        directly (``M = L^T L`` is PSD by construction, no
-        eigendecomposition); ``components_`` has the shape of ``init``.
+    solver : {"factor", "pgd"}, default="factor"
+        ``"factor"``: L-BFGS-B on ``L`` directly (``M = L^T L`` is PSD by
+        construction, no eigendecomposition); ``components_`` has the shape
+        of ``init``. ``"pgd"``: the reference scheme, projected gradient
+        descent on ``M`` (eigendecomposition onto the PSD cone each step),
+        step size times 1.01 after a decrease of the objective and times 0.5
+        after an increase, at least 50 iterations, stop when the objective
+        changes by less than ``tol`` (relative) over 5 iterations;
+        ``components_`` is square (``n_components = n_features``). Both
+        minimise the same objective; ``"factor"`` needs far fewer
+        iterations (measured on the results page).
     learning_rate : float, default=1.0
         Initial step size of the ``"pgd"`` solver.
     init : {"identity", "random"} or ndarray of shape (n_components, n_features), \
@@ -159,7 +161,7 @@ class LMNNPL(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         perturbation_weight=1.0,
         min_margin=0.1,
         base="lmnn",
-        solver="pgd",
+        solver="factor",
         learning_rate=1.0,
         init="identity",
         max_iter=1000,

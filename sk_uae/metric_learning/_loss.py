@@ -50,17 +50,6 @@ def select_triplets(X, y, n_neighbors, n_impostors):
     return targets, impostors
 
 
-def bisector_margin(D, norm_sq):
-    """Input-space L2 distance from ``x_i`` to the bisector of ``x_j`` and ``x_l``.
-
-    ``D = d_M^2(x_i, x_l) - d_M^2(x_i, x_j)`` is affine in ``x_i`` with gradient
-    ``-2 M (x_l - x_j)``, so the smallest perturbation reaching ``D = 0`` has norm
-    ``|D| / (2 ||M (x_l - x_j)||)``; ``norm_sq`` is ``||M (x_l - x_j)||^2``.
-    Works on numpy arrays and torch tensors alike.
-    """
-    return abs(D) / (2 * (norm_sq + _EPS) ** 0.5)
-
-
 def perturbation_loss(D, norm_sq, min_margin):
     """Closed-form perturbation loss of each triplet and its partial derivatives.
 
