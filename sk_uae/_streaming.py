@@ -138,11 +138,11 @@ def write_manifest(directory, manifest):
     write_json_atomic(os.path.join(directory, MANIFEST), manifest)
 
 
-def write_json_atomic(path, payload):
+def write_json_atomic(path, payload, sort_keys=True):
     """Write ``payload`` as JSON to ``path`` atomically: a kill leaves the old file or the new."""
     tmp = path + ".tmp"
     with open(tmp, "w") as fh:
-        json.dump(payload, fh, indent=1, sort_keys=True)
+        json.dump(payload, fh, indent=1, sort_keys=sort_keys)
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)

@@ -111,8 +111,9 @@ class _Checkpoint:
 
     def add(self, seed, method, record):
         self.records.setdefault(str(seed), {})[method] = record
+        # insertion order kept: a resumed run must write the same results.json
         st.write_json_atomic(self.path, {"fingerprint": self.fingerprint,
-                                         "records": self.records})
+                                         "records": self.records}, sort_keys=False)
 
 
 def _split_sizes(args, n_rows):

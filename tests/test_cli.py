@@ -86,3 +86,71 @@ def test_representation_task_needs_labels(tmp_path):
                comments="")
     assert main(["augment", "--data", f"csv:{path}", "--task", "representation",
                  "--model", "concrete"]) == 2
+
+
+def _resumable_argv(out, epochs="3"):
+    return ["augment", "--seeds", "2", "--epochs", epochs, "--max-iter", "2", "--n-train", "200",
+            "--n-test", "60", "--no-plots", "--out", str(out)]
+
+
+def _n_records(out):
+    try:
+        records = json.loads((out / "checkpoint.json").read_text())["records"]
+    except (OSError, ValueError):
+        return 0
+    return sum(len(r) for r in records.values())
+
+
+class _FitCounter:
+    """Counts the augmenter fits of compare_augmentations (one per method computed)."""
+
+    def __init__(self, monkeypatch):
+        from sk_uae import evaluation
+
+        self.calls = 0
+        original = evaluation.UAEAugmenter.fit
+
+        def counting(aug, *args, **kw):
+            self.calls += 1
+            return original(aug, *args, **kw)
+
+        monkeypatch.setattr(evaluation.UAEAugmenter, "fit", counting)
+
+
+def test_a_killed_augment_resumes_to_the_same_results(tmp_path, monkeypatch):
+    import subprocess
+    import sys
+    import time
+
+    ref = tmp_path / "uninterrupted"
+    assert main(_resumable_argv(ref)) == 0
+    out = tmp_path / "killed"
+    env = {**__import__("os").environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "sk_uae.cli", *_resumable_argv(out)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    deadline = time.time() + 300
+    while _n_records(out) < 3 and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.02)
+    proc.kill()
+    proc.wait()
+    finished = _n_records(out)
+    assert 3 <= finished < 10 and not (out / "results.json").exists(), finished
+    counter = _FitCounter(monkeypatch)
+    assert main(_resumable_argv(out)) == 0
+    assert counter.calls == 10 - finished  # the finished (seed, method) pairs are skipped
+    assert (out / "results.json").read_bytes() == (ref / "results.json").read_bytes()
+
+
+def test_a_changed_option_starts_afresh(tmp_path, monkeypatch, capsys):
+    out = tmp_path / "run"
+    assert main(_resumable_argv(out, epochs="2")) == 0
+    counter = _FitCounter(monkeypatch)
+    assert main(_resumable_argv(out, epochs="3")) == 0
+    assert counter.calls == 10  # nothing of the 2-epoch run is reused
+    assert "starting afresh" in capsys.readouterr().err
+    fresh = tmp_path / "fresh"
+    assert main(_resumable_argv(fresh, epochs="3")) == 0
+    assert (out / "results.json").read_bytes() == (fresh / "results.json").read_bytes()
+    counter.calls = 0
+    assert main(_resumable_argv(out, epochs="3")) == 0  # all done: nothing recomputed
+    assert counter.calls == 0

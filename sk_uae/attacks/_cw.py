@@ -45,7 +45,8 @@ def carlini_wagner_l2(x, objective, *, y=None, initial_const=1e-2, binary_search
     lr : float, default=0.01
         Adam learning rate (in tanh space).
     clip_values : tuple (low, high), default=(0.0, 1.0)
-        Valid input range; required by the tanh change of variables.
+        Valid input range (numbers, or tensors of the shape of ``x``: per
+        element); required by the tanh change of variables.
 
     Returns
     -------
@@ -96,9 +97,10 @@ class CarliniWagnerL2(_ObjectiveMixin, BaseAttack):
     ``confidence``. See Carlini and Wagner, *Towards Evaluating the
     Robustness of Neural Networks*, IEEE S&P 2017.
 
-    This object only stores parameters; :class:`~sk_uae.UAEGenerator` runs it.
-    Attacks have no ``random_state``: their random draws come from the seed
-    the estimator derives from its own ``random_state``.
+    The object stores parameters; :meth:`fit` validates them and resolves
+    ``clip_values``, and :class:`~sk_uae.UAEGenerator` fits a clone and runs
+    it. Attacks have no ``random_state``: their random draws come from the
+    seed the estimator derives from its own ``random_state``.
 
     Parameters
     ----------

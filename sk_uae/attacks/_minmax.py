@@ -123,7 +123,8 @@ def minmax_mine(
     pair_dim : int, default=32
         Dimension of each random projection (ignored with ``feature_fn``).
     clip_values : tuple (low, high) or None, default=(0.0, 1.0)
-        Valid input range of ``x'``; ``None`` for unbounded data.
+        Valid input range of ``x'`` (numbers, or tensors of the shape of
+        ``x``: per element); ``None`` for unbounded data.
     init : {"zeros", "uniform"}, default="zeros"
         Start ``delta_0``: zero, or one uniform draw in the box shared by all
         samples.
@@ -256,9 +257,10 @@ class MinMaxMINE(_ObjectiveMixin, _BoxAttack):
     dual ascent. See Hsu et al., *Adversarial Examples Can Be Effective Data
     Augmentation for Unsupervised Machine Learning*, AAAI 2022.
 
-    This object only stores parameters; :class:`~sk_uae.UAEGenerator` runs it.
-    Attacks have no ``random_state``: their random draws come from the seed
-    the estimator derives from its own ``random_state``.
+    The object stores parameters; :meth:`fit` validates them and resolves
+    ``clip_values``, and :class:`~sk_uae.UAEGenerator` fits a clone and runs
+    it. Attacks have no ``random_state``: their random draws come from the
+    seed the estimator derives from its own ``random_state``.
 
     Parameters
     ----------

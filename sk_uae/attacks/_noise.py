@@ -31,7 +31,8 @@ def gaussian_noise(x, *, sigma=0.1, eps=None, norm="linf", clip_values=(0.0, 1.0
     norm : {"linf", "l2"}, default="linf"
         Norm that ``eps`` refers to.
     clip_values : tuple (low, high) or None, default=(0.0, 1.0)
-        Range the noisy inputs are clipped to; ``None`` leaves them unclipped.
+        Range the noisy inputs are clipped to (numbers, or tensors of the
+        shape of ``x``); ``None`` leaves them unclipped.
     seed : int, default=0
         Seed of the noise draws.
 

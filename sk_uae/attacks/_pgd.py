@@ -59,7 +59,8 @@ def pgd(x, objective, *, y=None, norm="linf", eps=0.3, eps_step=0.01, max_iter=4
         Start from a uniform draw in the ball (:func:`random_start`) instead
         of ``x``.
     clip_values : tuple (low, high) or None, default=(0.0, 1.0)
-        Valid input range; ``None`` for unbounded data.
+        Valid input range (numbers, or tensors of the shape of ``x``: per
+        element); ``None`` for unbounded data.
     seed : int, default=0
         Seeds the random start (unused without ``random_init``).
 
@@ -102,9 +103,10 @@ class PGD(_ObjectiveMixin, _BoxAttack):
     autoencoder the reconstruction error of the clean input ("high-loss"
     examples; success means the error increased).
 
-    This object only stores parameters; :class:`~sk_uae.UAEGenerator` runs it.
-    Attacks have no ``random_state``: their random draws come from the seed
-    the estimator derives from its own ``random_state``.
+    The object stores parameters; :meth:`fit` validates them and resolves
+    ``clip_values``, and :class:`~sk_uae.UAEGenerator` fits a clone and runs
+    it. Attacks have no ``random_state``: their random draws come from the
+    seed the estimator derives from its own ``random_state``.
 
     Parameters
     ----------
