@@ -172,10 +172,12 @@ class _LazyBar:
     def __init__(self, total):
         self.total = total
         self.bar = None
+        self.started = time.time()
 
     def show(self):
         if self.bar is None:
             self.bar = tqdm(total=self.total, desc="sk-uae augment", unit="seed")
+            self.bar.start_t = self.started  # the clock runs from the start of the job
 
     def update(self, **postfix):
         self.show()
