@@ -12,7 +12,7 @@ from sklearn.utils.validation import check_consistent_length, check_is_fitted, v
 from ._base import SHARED_DOCS
 from ._generator import _BaseAugment
 from .utils import seed_from_random_state
-from .utils._docstring import fill_doc
+from .utils._docstring import X_ROWS_DOC, fill_doc
 
 RETRAIN_MODES = ("scratch", "continue")
 
@@ -158,13 +158,13 @@ class UAEAugmenter(MetaEstimatorMixin, ClassNamePrefixFeaturesOutMixin, Transfor
             np.float32, copy=False)
 
     @available_if(_estimator_has("transform"))
+    @fill_doc(X=X_ROWS_DOC)
     def transform(self, X):
         """``transform`` of the retrained model (e.g. autoencoder codes).
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Input rows, with the columns seen in ``fit``; cast to float32.
+        %(X)s
 
         Returns
         -------
@@ -175,13 +175,13 @@ class UAEAugmenter(MetaEstimatorMixin, ClassNamePrefixFeaturesOutMixin, Transfor
         return _wrap_data_with_container("transform", self.estimator_.transform(Xt), X, self)
 
     @available_if(_estimator_has("predict"))
+    @fill_doc(X=X_ROWS_DOC)
     def predict(self, X):
         """``predict`` of the retrained model.
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Input rows, with the columns seen in ``fit``; cast to float32.
+        %(X)s
 
         Returns
         -------
@@ -193,13 +193,13 @@ class UAEAugmenter(MetaEstimatorMixin, ClassNamePrefixFeaturesOutMixin, Transfor
         return self.estimator_.predict(X)
 
     @available_if(_estimator_has("predict_proba"))
+    @fill_doc(X=X_ROWS_DOC)
     def predict_proba(self, X):
         """``predict_proba`` of the retrained model.
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Input rows, with the columns seen in ``fit``; cast to float32.
+        %(X)s
 
         Returns
         -------
@@ -210,13 +210,13 @@ class UAEAugmenter(MetaEstimatorMixin, ClassNamePrefixFeaturesOutMixin, Transfor
         return self.estimator_.predict_proba(X)
 
     @available_if(_estimator_has("score"))
+    @fill_doc(X=X_ROWS_DOC)
     def score(self, X, y=None):
         """``score`` of the retrained model.
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Input rows, with the columns seen in ``fit``; cast to float32.
+        %(X)s
         y : array-like of shape (n_samples,), default=None
             True labels, passed on when given (classifiers need them;
             autoencoders are scored on ``X`` alone).

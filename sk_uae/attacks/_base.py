@@ -24,12 +24,18 @@ from sklearn.utils.validation import check_array, check_is_fitted
 from tqdm.auto import tqdm
 
 from ..utils import resolve_device
+from ..utils._docstring import fill_doc
 from ..utils._torch import REDUCED_PRECISIONS, compute_dtype, with_precision
 from ._common import fit_rows_to_range, resolve_clip_values, row_bounds
 from ._objectives import attacked_module, resolve_objective
 
 _LOG = logging.getLogger("sk_uae")
 _LABELS = {"mi": "MI"}  # how the progress log names a callback quantity
+
+ATTACK_NOTE = """The object stores parameters; :meth:`fit` validates them and resolves
+    ``clip_values``, and :class:`~sk_uae.UAEGenerator` fits a clone and runs
+    it. Attacks have no ``random_state``: their random draws come from the
+    seed the estimator derives from its own ``random_state``."""
 
 CLIP_VALUES_DOC = """\
     clip_values : "auto", tuple (low, high) or None, default="auto"
@@ -39,6 +45,36 @@ CLIP_VALUES_DOC = """\
         keep their own values as bounds. A pair: an explicit range (values
         within float rounding of it are clipped into it, values further out
         are refused). ``None``: unbounded."""
+
+# parameters of the hooks, shared by the overrides' docstrings
+HOOK_DOCS = {
+    "objective_for_params": """\
+        estimator : fitted estimator
+            The attacked model (a skorch-style net).
+        module : torch.nn.Module
+            Its module as the attack should use it (on the attack's device,
+            possibly wrapped for reduced precision).""",
+    "verify_params": """\
+        objective : objective object
+            The attack loss bound to the model, in float32.
+        x_adv, x : torch.Tensor of shape (B, d)
+            The examples and their clean inputs.
+        y : torch.Tensor of shape (B,), optional
+            Labels, for objectives that need them.
+
+        Returns
+        -------
+        torch.BoolTensor of shape (B,)""",
+    "constrain_params": """\
+        X_adv : ndarray of shape (n_samples, n_features)
+            The examples, in the dtype of ``X``.
+        X : ndarray of shape (n_samples, n_features)
+            The clean rows.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_features)""",
+}
 
 
 class AttackBatch:
@@ -134,16 +170,13 @@ class BaseAttack(BaseEstimator):
         """Checks beyond ``_parameter_constraints`` (hook; called by :meth:`fit`)."""
 
     # ---------------------------------------------------------------- hooks
+    @fill_doc(**HOOK_DOCS)
     def objective_for(self, estimator, module):
         """The objective this attack optimises against ``estimator`` (hook).
 
         Parameters
         ----------
-        estimator : fitted estimator
-            The attacked model (a skorch-style net).
-        module : torch.nn.Module
-            Its module as the attack should use it (on the attack's device,
-            possibly wrapped for reduced precision).
+        %(objective_for_params)s
 
         Returns
         -------
@@ -154,6 +187,7 @@ class BaseAttack(BaseEstimator):
         """
         return resolve_objective(estimator, "auto", module=module)
 
+    @fill_doc(**HOOK_DOCS)
     def verify(self, objective, x_adv, x, y=None):
         """Whether each example meets this attack's goal under ``objective`` (hook).
 
@@ -162,19 +196,11 @@ class BaseAttack(BaseEstimator):
 
         Parameters
         ----------
-        objective : objective object
-            The attack loss bound to the model, in float32.
-        x_adv, x : torch.Tensor of shape (B, d)
-            The examples and their clean inputs.
-        y : torch.Tensor of shape (B,), optional
-            Labels, for objectives that need them.
-
-        Returns
-        -------
-        torch.BoolTensor of shape (B,)
+        %(verify_params)s
         """
         return torch.ones(x.shape[0], dtype=torch.bool, device=x.device)
 
+    @fill_doc(**HOOK_DOCS)
     def constrain(self, X_adv, X):
         """Put the examples back into the attack's set, in the caller's dtype (hook).
 
@@ -185,14 +211,7 @@ class BaseAttack(BaseEstimator):
 
         Parameters
         ----------
-        X_adv : ndarray of shape (n_samples, n_features)
-            The examples, in the dtype of ``X``.
-        X : ndarray of shape (n_samples, n_features)
-            The clean rows.
-
-        Returns
-        -------
-        ndarray of shape (n_samples, n_features)
+        %(constrain_params)s
         """
         bounds = self._bounds(X)
         return X_adv if bounds is None else np.clip(X_adv, bounds[0], bounds[1])
@@ -327,19 +346,13 @@ class _BoxAttack(BaseAttack):
         """``(eps, norm)`` of the perturbation set, or ``None`` for no budget."""
         raise NotImplementedError
 
+    @fill_doc(**HOOK_DOCS)
     def constrain(self, X_adv, X):
         """Project onto the ``eps`` ball around ``X``, then clip to the valid range.
 
         Parameters
         ----------
-        X_adv : ndarray of shape (n_samples, n_features)
-            The examples, in the dtype of ``X``.
-        X : ndarray of shape (n_samples, n_features)
-            The clean rows.
-
-        Returns
-        -------
-        ndarray of shape (n_samples, n_features)
+        %(constrain_params)s
         """
         budget = self._budget()
         if budget is not None:
@@ -357,15 +370,13 @@ class _BoxAttack(BaseAttack):
 class _ObjectiveMixin:
     """``objective_for`` of the attacks with ``objective``, ``targeted`` and ``confidence``."""
 
+    @fill_doc(**HOOK_DOCS)
     def objective_for(self, estimator, module):
         """The objective that ``objective``, ``targeted`` and ``confidence`` ask for.
 
         Parameters
         ----------
-        estimator : fitted estimator
-            The attacked model (a skorch-style net).
-        module : torch.nn.Module
-            Its module as the attack should use it.
+        %(objective_for_params)s
 
         Returns
         -------
@@ -396,10 +407,37 @@ OBJECTIVE_DOC = """\
         decision boundary (see :class:`~sk_uae.attacks.MarginObjective`)."""
 
 
-@torch.no_grad()
-def goal_met(objective, x_adv, x, y=None):
-    """Whether ``x_adv`` meets the goal ``f(x') == 0`` of ``objective`` (its ``loss``)."""
-    return objective.loss(x_adv, x, objective.prepare(x, y)) <= 0
+class _GoalMixin:
+    """``verify`` of the attacks whose goal is ``f(x') == 0`` (MinMax, Carlini-Wagner)."""
+
+    @fill_doc(**HOOK_DOCS)
+    def verify(self, objective, x_adv, x, y=None):
+        """Whether each example meets the goal ``f(x') == 0`` under ``objective``.
+
+        Parameters
+        ----------
+        %(verify_params)s
+        """
+        with torch.no_grad():
+            return objective.loss(x_adv, x, objective.prepare(x, y)) <= 0
+
+
+class _ModelFreeMixin:
+    """``objective_for`` of the attacks that use no model (noise, duplication)."""
+
+    @fill_doc(**HOOK_DOCS)
+    def objective_for(self, estimator, module):
+        """None: this attack uses no model.
+
+        Parameters
+        ----------
+        %(objective_for_params)s
+
+        Returns
+        -------
+        None
+        """
+        return None
 
 
 @contextmanager

@@ -6,8 +6,8 @@ import torch
 from sklearn.utils._param_validation import Interval
 
 from ..utils._docstring import fill_doc
-from ._base import (CLIP_VALUES_DOC, OBJECTIVE_CONSTRAINTS, OBJECTIVE_DOC, AttackResult,
-                    BaseAttack, _ObjectiveMixin, goal_met)
+from ._base import (ATTACK_NOTE, CLIP_VALUES_DOC, OBJECTIVE_CONSTRAINTS, OBJECTIVE_DOC,
+                    AttackResult, BaseAttack, _GoalMixin, _ObjectiveMixin)
 from ._common import CLIP_VALUES_CONSTRAINT
 from ._search import BestKeeper, ConstSearch
 
@@ -87,8 +87,8 @@ def carlini_wagner_l2(x, objective, *, y=None, initial_const=1e-2, binary_search
     return AttackResult(x_adv=best.x, success=best.found, loss=loss)
 
 
-@fill_doc(clip_values=CLIP_VALUES_DOC, objective=OBJECTIVE_DOC)
-class CarliniWagnerL2(_ObjectiveMixin, BaseAttack):
+@fill_doc(note=ATTACK_NOTE, clip_values=CLIP_VALUES_DOC, objective=OBJECTIVE_DOC)
+class CarliniWagnerL2(_GoalMixin, _ObjectiveMixin, BaseAttack):
     """Carlini-Wagner L2 attack, batched, a baseline.
 
     Finds, for every sample, the smallest L2 perturbation (within
@@ -97,10 +97,7 @@ class CarliniWagnerL2(_ObjectiveMixin, BaseAttack):
     ``confidence``. See Carlini and Wagner, *Towards Evaluating the
     Robustness of Neural Networks*, IEEE S&P 2017.
 
-    The object stores parameters; :meth:`fit` validates them and resolves
-    ``clip_values``, and :class:`~sk_uae.UAEGenerator` fits a clone and runs
-    it. Attacks have no ``random_state``: their random draws come from the
-    seed the estimator derives from its own ``random_state``.
+    %(note)s
 
     Parameters
     ----------
@@ -144,24 +141,6 @@ class CarliniWagnerL2(_ObjectiveMixin, BaseAttack):
         self.targeted = targeted
         self.confidence = confidence
         self.objective = objective
-
-    def verify(self, objective, x_adv, x, y=None):
-        """Whether each example meets the goal ``f(x') == 0`` under ``objective``.
-
-        Parameters
-        ----------
-        objective : objective object
-            The attack loss bound to the model, in float32.
-        x_adv, x : torch.Tensor of shape (B, d)
-            The examples and their clean inputs.
-        y : torch.Tensor of shape (B,), optional
-            Labels, for objectives that need them.
-
-        Returns
-        -------
-        torch.BoolTensor of shape (B,)
-        """
-        return goal_met(objective, x_adv, x, y)
 
     def _run(self, batch):
         return carlini_wagner_l2(

@@ -2,10 +2,10 @@
 
 import torch
 
-from ._base import AttackResult, BaseAttack
+from ._base import AttackResult, BaseAttack, _ModelFreeMixin
 
 
-class Duplicate(BaseAttack):
+class Duplicate(_ModelFreeMixin, BaseAttack):
     """Return every row unchanged.
 
     With :class:`~sk_uae.UAEAugmenter` this is the *duplicated data*
@@ -21,22 +21,6 @@ class Duplicate(BaseAttack):
     """
 
     _parameter_constraints = {}
-
-    def objective_for(self, estimator, module):
-        """None: copies use no model.
-
-        Parameters
-        ----------
-        estimator : fitted estimator
-            The model the examples are made for.
-        module : torch.nn.Module
-            Its module.
-
-        Returns
-        -------
-        None
-        """
-        return None
 
     def _run(self, batch):
         x = batch.x

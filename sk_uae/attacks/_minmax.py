@@ -8,8 +8,8 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from .._nn.features import first_layer_features
 from ..mine import FeaturePairs, RandomProjectionPairs, StatisticsNetworks
 from ..utils._docstring import fill_doc
-from ._base import (CLIP_VALUES_DOC, OBJECTIVE_CONSTRAINTS, OBJECTIVE_DOC, AttackResult,
-                    _BoxAttack, _ObjectiveMixin, goal_met)
+from ._base import (ATTACK_NOTE, CLIP_VALUES_DOC, OBJECTIVE_CONSTRAINTS, OBJECTIVE_DOC,
+                    AttackResult, _BoxAttack, _GoalMixin, _ObjectiveMixin)
 from ._common import CLIP_VALUES_CONSTRAINT, clip
 from ._search import BestKeeper, ConstSearch
 
@@ -244,8 +244,8 @@ def minmax_mine_search(x, objective, *, const_search_steps=9, initial_const=1e-3
     return _best_or_fallback(best, fallback)
 
 
-@fill_doc(clip_values=CLIP_VALUES_DOC, objective=OBJECTIVE_DOC)
-class MinMaxMINE(_ObjectiveMixin, _BoxAttack):
+@fill_doc(note=ATTACK_NOTE, clip_values=CLIP_VALUES_DOC, objective=OBJECTIVE_DOC)
+class MinMaxMINE(_GoalMixin, _ObjectiveMixin, _BoxAttack):
     """MinMax attack with a per-sample MINE similarity (the UAE attack).
 
     Finds, for every sample ``x``, a perturbation ``delta`` in the box
@@ -257,10 +257,7 @@ class MinMaxMINE(_ObjectiveMixin, _BoxAttack):
     dual ascent. See Hsu et al., *Adversarial Examples Can Be Effective Data
     Augmentation for Unsupervised Machine Learning*, AAAI 2022.
 
-    The object stores parameters; :meth:`fit` validates them and resolves
-    ``clip_values``, and :class:`~sk_uae.UAEGenerator` fits a clone and runs
-    it. Attacks have no ``random_state``: their random draws come from the
-    seed the estimator derives from its own ``random_state``.
+    %(note)s
 
     Parameters
     ----------
@@ -385,24 +382,6 @@ class MinMaxMINE(_ObjectiveMixin, _BoxAttack):
 
     def _budget(self):
         return float(self.eps), "linf"
-
-    def verify(self, objective, x_adv, x, y=None):
-        """Whether each example meets the MinMax goal ``f(x') == 0`` under ``objective``.
-
-        Parameters
-        ----------
-        objective : objective object
-            The attack loss bound to the model, in float32.
-        x_adv, x : torch.Tensor of shape (B, d)
-            The examples and their clean inputs.
-        y : torch.Tensor of shape (B,), optional
-            Labels, for objectives that need them.
-
-        Returns
-        -------
-        torch.BoolTensor of shape (B,)
-        """
-        return goal_met(objective, x_adv, x, y)
 
     def _run(self, batch):
         feature_fn = None

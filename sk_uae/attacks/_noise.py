@@ -6,7 +6,7 @@ import torch
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ..utils._docstring import fill_doc
-from ._base import CLIP_VALUES_DOC, AttackResult, _BoxAttack
+from ._base import CLIP_VALUES_DOC, AttackResult, _BoxAttack, _ModelFreeMixin
 from ._common import CLIP_VALUES_CONSTRAINT, clip
 from ._random import row_normal
 
@@ -53,7 +53,7 @@ def gaussian_noise(x, *, sigma=0.1, eps=None, norm="linf", clip_values=(0.0, 1.0
 
 
 @fill_doc(clip_values=CLIP_VALUES_DOC)
-class GaussianNoise(_BoxAttack):
+class GaussianNoise(_ModelFreeMixin, _BoxAttack):
     """Gaussian noise as a parameter object (the augmentation baseline of the paper).
 
     Parameters
@@ -92,22 +92,6 @@ class GaussianNoise(_BoxAttack):
         self.eps = eps
         self.norm = norm
         self.clip_values = clip_values
-
-    def objective_for(self, estimator, module):
-        """None: noise uses no model.
-
-        Parameters
-        ----------
-        estimator : fitted estimator
-            The model the examples are made for.
-        module : torch.nn.Module
-            Its module.
-
-        Returns
-        -------
-        None
-        """
-        return None
 
     def _budget(self):
         return None if self.eps is None else (float(self.eps), self.norm)

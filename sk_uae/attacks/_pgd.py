@@ -6,8 +6,8 @@ import torch
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ..utils._docstring import fill_doc
-from ._base import (CLIP_VALUES_DOC, OBJECTIVE_CONSTRAINTS, OBJECTIVE_DOC, AttackResult,
-                    _BoxAttack, _ObjectiveMixin)
+from ._base import (ATTACK_NOTE, CLIP_VALUES_DOC, HOOK_DOCS, OBJECTIVE_CONSTRAINTS, OBJECTIVE_DOC,
+                    AttackResult, _BoxAttack, _ObjectiveMixin)
 from ._common import CLIP_VALUES_CONSTRAINT, clip, project
 from ._random import row_normal, row_uniform
 
@@ -93,7 +93,7 @@ def pgd(x, objective, *, y=None, norm="linf", eps=0.3, eps_step=0.01, max_iter=4
     return AttackResult(x_adv=x_adv, success=success, loss=loss)
 
 
-@fill_doc(clip_values=CLIP_VALUES_DOC, objective=OBJECTIVE_DOC)
+@fill_doc(note=ATTACK_NOTE, clip_values=CLIP_VALUES_DOC, objective=OBJECTIVE_DOC)
 class PGD(_ObjectiveMixin, _BoxAttack):
     """Projected gradient descent attack (L-infinity or L2), a baseline.
 
@@ -103,10 +103,7 @@ class PGD(_ObjectiveMixin, _BoxAttack):
     autoencoder the reconstruction error of the clean input ("high-loss"
     examples; success means the error increased).
 
-    The object stores parameters; :meth:`fit` validates them and resolves
-    ``clip_values``, and :class:`~sk_uae.UAEGenerator` fits a clone and runs
-    it. Attacks have no ``random_state``: their random draws come from the
-    seed the estimator derives from its own ``random_state``.
+    %(note)s
 
     Parameters
     ----------
@@ -157,21 +154,13 @@ class PGD(_ObjectiveMixin, _BoxAttack):
     def _budget(self):
         return float(self.eps), self.norm
 
+    @fill_doc(**HOOK_DOCS)
     def verify(self, objective, x_adv, x, y=None):
         """Whether each example is adversarial in the loss-increasing sense of ``objective``.
 
         Parameters
         ----------
-        objective : objective object
-            The attack loss bound to the model, in float32.
-        x_adv, x : torch.Tensor of shape (B, d)
-            The examples and their clean inputs.
-        y : torch.Tensor of shape (B,), optional
-            Labels, for objectives that need them.
-
-        Returns
-        -------
-        torch.BoolTensor of shape (B,)
+        %(verify_params)s
         """
         with torch.no_grad():
             return objective.adversarial_success(x_adv, x, objective.prepare(x, y))

@@ -3,10 +3,13 @@
 import numpy as np
 import torch
 
+from ..utils._docstring import X_ROWS_DOC, fill_doc
 from ._base import UnsupervisedNet
 from ._modules import DenseAutoencoder
+from ._net import NET_DOCS
 
 
+@fill_doc(**NET_DOCS)
 class AutoencoderNet(UnsupervisedNet):
     """Skorch net for autoencoders: ``fit(X)``, codes, reconstructions.
 
@@ -27,23 +30,11 @@ class AutoencoderNet(UnsupervisedNet):
     criterion : torch loss class, default=torch.nn.MSELoss
         Reconstruction loss (the reference's conv AE used
         ``torch.nn.BCELoss``).
-    optimizer : torch optimizer class, default=torch.optim.Adam
-        Optimiser of the module's parameters (``optimizer__*`` for its
-        options).
-    lr : float, default=1e-3
-        Learning rate of the optimiser.
-    max_epochs : int, default=20
-        Epochs per ``fit`` (and per ``partial_fit`` call).
+    %(optimizer)s
     batch_size : int, default=128
         Rows per training step, and per chunk at inference; ``-1`` means all
         rows at once.
-    train_split : callable or None, default=None
-        No validation split by default (skorch's default holds out 20 %).
-    verbose : int, default=0
-        skorch's verbosity: ``0`` prints nothing, any positive value prints
-        skorch's table of the epoch's scores after every epoch (and notes
-        when the module is re-initialised). The history is recorded either
-        way.
+    %(train_split)s
     random_state : int, RandomState or None, default=None
         Seeds the weight initialisation and the shuffling of the training
         rows (``iterator_train__shuffle=True`` by default here, unlike
@@ -108,13 +99,13 @@ class AutoencoderNet(UnsupervisedNet):
         return loss
 
     # --------------------------------------------------------------- sklearn API
+    @fill_doc(X=X_ROWS_DOC)
     def predict(self, X):
         """Reconstructions of ``X``, shape (n_samples, n_features).
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Input rows, with the columns seen in ``fit``; cast to float32.
+        %(X)s
 
         Returns
         -------
@@ -125,6 +116,7 @@ class AutoencoderNet(UnsupervisedNet):
     def predict_proba(self, X):  # skorch alias; reconstructions are no probabilities
         return self.predict(X)
 
+    @fill_doc(X=X_ROWS_DOC)
     def transform(self, X):
         """Codes of ``X`` (the module's ``encode``), shape (n_samples, n_codes).
 
@@ -132,8 +124,7 @@ class AutoencoderNet(UnsupervisedNet):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Input rows, with the columns seen in ``fit``; cast to float32.
+        %(X)s
 
         Returns
         -------

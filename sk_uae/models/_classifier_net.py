@@ -7,10 +7,12 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from skorch import NeuralNetClassifier
 
 from ..utils import labels_to_indices
+from ..utils._docstring import X_ROWS_DOC, fill_doc
 from ._classifiers import MLPClassifierModule
-from ._net import SeededNetMixin
+from ._net import NET_DOCS, SeededNetMixin
 
 
+@fill_doc(**NET_DOCS)
 class ClassifierNet(SeededNetMixin, NeuralNetClassifier):
     """Skorch classifier for the modules of :mod:`sk_uae.models` (logit outputs).
 
@@ -41,23 +43,11 @@ class ClassifierNet(SeededNetMixin, NeuralNetClassifier):
         parameter: the others are keyword-only.
     criterion : torch loss class, default=torch.nn.CrossEntropyLoss
         Training loss on the logits and the label indices.
-    optimizer : torch optimizer class, default=torch.optim.Adam
-        Optimiser of the module's parameters (``optimizer__*`` for its
-        options).
-    lr : float, default=1e-3
-        Learning rate of the optimiser.
-    max_epochs : int, default=20
-        Epochs per ``fit`` (and per ``partial_fit`` call).
+    %(optimizer)s
     batch_size : int, default=128
         Rows per training step, and per chunk at inference; ``-1`` means all
         rows at once.
-    train_split : callable or None, default=None
-        No validation split by default (skorch's default holds out 20 %).
-    verbose : int, default=0
-        skorch's verbosity: ``0`` prints nothing, any positive value prints
-        skorch's table of the epoch's scores after every epoch (and notes
-        when the module is re-initialised). The history is recorded either
-        way.
+    %(train_split)s
     random_state : int, RandomState or None, default=None
         Seeds the weight initialisation and the shuffling of the training
         rows (``iterator_train__shuffle=True`` by default here, unlike
@@ -224,6 +214,7 @@ class ClassifierNet(SeededNetMixin, NeuralNetClassifier):
 
         return self._forward_batches(logits, X, np.empty((0, len(self.classes_)), np.float32))
 
+    @fill_doc(X=X_ROWS_DOC)
     def decision_function(self, X):
         """Logits of ``X``: shape (n_samples, n_classes), or (n_samples,) with two classes.
 
@@ -232,8 +223,7 @@ class ClassifierNet(SeededNetMixin, NeuralNetClassifier):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Input rows, with the columns seen in ``fit``; cast to float32.
+        %(X)s
 
         Returns
         -------
@@ -242,13 +232,13 @@ class ClassifierNet(SeededNetMixin, NeuralNetClassifier):
         z = self._logits(X)
         return z[:, 1] - z[:, 0] if z.shape[1] == 2 else z
 
+    @fill_doc(X=X_ROWS_DOC)
     def predict_proba(self, X):
         """Class probabilities (softmax of the logits), shape (n_samples, n_classes).
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Input rows, with the columns seen in ``fit``; cast to float32.
+        %(X)s
 
         Returns
         -------
@@ -260,13 +250,13 @@ class ClassifierNet(SeededNetMixin, NeuralNetClassifier):
         p = np.exp(z)
         return p / p.sum(axis=1, keepdims=True)
 
+    @fill_doc(X=X_ROWS_DOC)
     def predict(self, X):
         """Predicted labels (elements of ``classes_``).
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Input rows, with the columns seen in ``fit``; cast to float32.
+        %(X)s
 
         Returns
         -------

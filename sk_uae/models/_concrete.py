@@ -6,9 +6,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from .._nn.shapes import make_activation
+from ..utils._docstring import X_ROWS_DOC, fill_doc
 from ._autoencoder import AutoencoderNet
 from ._callbacks import TemperatureAnnealing
-from .._nn.shapes import make_activation
 
 
 class ConcreteSelector(nn.Module):
@@ -229,13 +230,13 @@ class ConcreteAutoencoderNet(AutoencoderNet):
         mask[selected] = True
         return mask
 
+    @fill_doc(X=X_ROWS_DOC)
     def transform(self, X):
         """The selected columns ``X[:, selected_features_]``, shape (n_samples, n_selected).
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Input rows, with the columns seen in ``fit``; cast to float32.
+        %(X)s
 
         Returns
         -------

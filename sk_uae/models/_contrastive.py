@@ -11,7 +11,9 @@ from .._nn.augment import ImageAugment, TabularAugment
 from .._nn.losses import NTXentLoss
 from .._nn.objectives import ContrastiveObjective
 from .._nn.shapes import image_shape
+from ..utils._docstring import X_ROWS_DOC, fill_doc
 from ._base import UnsupervisedNet
+from ._net import NET_DOCS
 
 
 def _widths(value, name):
@@ -114,6 +116,7 @@ class ConvEncoder(_ContrastiveModule):
         return self.conv1(x.reshape(x.shape[0], *self.input_shape)).flatten(2)
 
 
+@fill_doc(**NET_DOCS)
 class ContrastiveNet(UnsupervisedNet):
     """SimCLR-style contrastive learning on ``X`` alone (skorch net).
 
@@ -146,23 +149,11 @@ class ContrastiveNet(UnsupervisedNet):
     criterion : torch loss class, default=NTXentLoss
         Loss of the two views' projections (``criterion__temperature``
         sets its temperature).
-    optimizer : torch optimizer class, default=torch.optim.Adam
-        Optimiser of the module's parameters (``optimizer__*`` for its
-        options).
-    lr : float, default=1e-3
-        Learning rate of the optimiser.
-    max_epochs : int, default=20
-        Epochs per ``fit`` (and per ``partial_fit`` call).
+    %(optimizer)s
     batch_size : int, default=256
         Rows per training step (each gives two views), and per chunk at
         inference and in :meth:`score`; ``-1`` means all rows at once.
-    train_split : callable or None, default=None
-        No validation split by default (skorch's default holds out 20 %).
-    verbose : int, default=0
-        skorch's verbosity: ``0`` prints nothing, any positive value prints
-        skorch's table of the epoch's scores after every epoch (and notes
-        when the module is re-initialised). The history is recorded either
-        way.
+    %(train_split)s
     random_state : int, RandomState or None, default=None
         Seeds the weights, the batch shuffling, the augmentations and the
         choice of ``negatives_``; an int also seeds the augmentation draws
@@ -244,13 +235,13 @@ class ContrastiveNet(UnsupervisedNet):
         return {"loss": loss, "y_pred": None}
 
     # --------------------------------------------------------------- sklearn API
+    @fill_doc(X=X_ROWS_DOC)
     def transform(self, X):
         """Encoder representations of ``X``, shape (n_samples, representation_dim).
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Input rows, with the columns seen in ``fit``; cast to float32.
+        %(X)s
 
         Returns
         -------
@@ -258,13 +249,13 @@ class ContrastiveNet(UnsupervisedNet):
         """
         return self._apply(lambda xb: self.module_.encode(xb), X)
 
+    @fill_doc(X=X_ROWS_DOC)
     def predict(self, X):
         """Projection-head outputs of ``X`` (what the NT-Xent loss compares).
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Input rows, with the columns seen in ``fit``; cast to float32.
+        %(X)s
 
         Returns
         -------
@@ -275,6 +266,7 @@ class ContrastiveNet(UnsupervisedNet):
     def predict_proba(self, X):  # skorch alias; projections are no probabilities
         return self.predict(X)
 
+    @fill_doc(X=X_ROWS_DOC)
     def score(self, X, y=None, seed=0):
         """Negative NT-Xent loss on a fixed seeded augmentation of ``X`` (higher is better).
 
@@ -286,8 +278,7 @@ class ContrastiveNet(UnsupervisedNet):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Input rows, with the columns seen in ``fit``; cast to float32.
+        %(X)s
         y : None
             Ignored.
         seed : int, default=0

@@ -64,3 +64,22 @@ class SeededNetMixin:
                 xb = torch.as_tensor(X[start : start + step], device=self.device)
                 out.append(fn(xb).cpu().numpy())
         return np.concatenate(out) if out else empty
+
+
+# parameters the nets share, for their docstrings (fill_doc)
+NET_DOCS = {
+    "optimizer": """optimizer : torch optimizer class, default=torch.optim.Adam
+        Optimiser of the module's parameters (``optimizer__*`` for its
+        options).
+    lr : float, default=1e-3
+        Learning rate of the optimiser.
+    max_epochs : int, default=20
+        Epochs per ``fit`` (and per ``partial_fit`` call).""",
+    "train_split": """train_split : callable or None, default=None
+        No validation split by default (skorch's default holds out 20 %).
+    verbose : int, default=0
+        skorch's verbosity: ``0`` prints nothing, any positive value prints
+        skorch's table of the epoch's scores after every epoch (and notes
+        when the module is re-initialised). The history is recorded either
+        way.""",
+}

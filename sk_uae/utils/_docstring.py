@@ -28,3 +28,8 @@ def fill_doc(**fragments):
         return obj
 
     return decorate
+
+
+# the rows a fitted estimator's methods take
+X_ROWS_DOC = """X : array-like of shape (n_samples, n_features)
+            Input rows, with the columns seen in ``fit``; cast to float32."""
