@@ -134,3 +134,20 @@ def test_task_models_is_deprecated():
     with pytest.warns(FutureWarning, match="Task\\(models=...\\) is deprecated"):
         Task("t", "metric", True, False, models={"a": None})
     Task("t", "metric", True, False)  # no warning without it
+
+
+def test_run_feature_fn_is_deprecated(small_ae, digits):
+    import torch
+
+    from sk_uae.attacks import ReconstructionObjective
+    from sk_uae.models import first_layer_features
+
+    X = digits[0][:4]
+    module = small_ae.module_
+    attack = fast_attack(max_iter=2, pairs="features").fit(X)
+    obj = ReconstructionObjective(lambda v: module(v)[0])
+    x = torch.as_tensor(X)
+    with pytest.warns(FutureWarning, match="feature_fn"):
+        old = attack.run(x, obj, seed=0, feature_fn=first_layer_features(module))
+    new = attack.run(x, obj, seed=0, module=module)
+    torch.testing.assert_close(old.x_adv, new.x_adv)

@@ -13,6 +13,7 @@ look inside an attack.
 
 import copy
 import logging
+import warnings
 from contextlib import contextmanager
 from numbers import Real
 
@@ -104,7 +105,7 @@ class AttackBatch:
         after every iteration (progress logging).
     """
 
-    __slots__ = ("x", "objective", "y", "seed", "module", "callback")
+    __slots__ = ("x", "objective", "y", "seed", "module", "callback", "feature_fn")
 
     def __init__(self, x, objective=None, y=None, seed=0, module=None, callback=None):
         self.x = x
@@ -113,6 +114,7 @@ class AttackBatch:
         self.seed = int(seed)
         self.module = module
         self.callback = callback
+        self.feature_fn = None  # set only by the deprecated run(feature_fn=...)
 
 
 class BaseAttack(BaseEstimator):
@@ -217,7 +219,8 @@ class BaseAttack(BaseEstimator):
         return X_adv if bounds is None else np.clip(X_adv, bounds[0], bounds[1])
 
     # ------------------------------------------------------------- running
-    def run(self, x, objective=None, *, y=None, seed=0, module=None, callback=None):
+    def run(self, x, objective=None, *, y=None, seed=0, module=None, callback=None,
+            feature_fn="deprecated"):
         """Attack one batch of tensors (the attack must be fitted).
 
         Parameters
@@ -236,6 +239,9 @@ class BaseAttack(BaseEstimator):
             The attacked module, for attacks that read its layers.
         callback : callable, optional
             Progress callback of iterative attacks (see :class:`AttackBatch`).
+        feature_fn : callable, optional
+            Deprecated: pass ``module`` instead (attacks that read the
+            model's first layer find it there). Removed in 0.2.
 
         Returns
         -------
@@ -244,7 +250,13 @@ class BaseAttack(BaseEstimator):
         check_is_fitted(self, "clip_values_", msg=(
             f"This {type(self).__name__} is not fitted: call fit(X) with the rows the model was "
             "fitted on before run() (it resolves clip_values)."))
-        return self._run(AttackBatch(x, objective, y, seed, module, callback))
+        batch = AttackBatch(x, objective, y, seed, module, callback)
+        if not (isinstance(feature_fn, str) and feature_fn == "deprecated"):
+            warnings.warn("run(feature_fn=...) is deprecated and will be removed in 0.2; pass "
+                          "module=<the attacked torch module> instead.", FutureWarning,
+                          stacklevel=2)
+            batch.feature_fn = feature_fn
+        return self._run(batch)
 
     def _run(self, batch):
         raise NotImplementedError(f"{type(self).__name__} must implement _run(batch).")
