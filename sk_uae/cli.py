@@ -56,7 +56,6 @@ def _augment(args):
                "ratio": args.ratio, "retrain": args.retrain, "n_train": int(n_train),
                "n_test": int(n_test), "batch_size": args.batch_size, "device": args.device,
                "attack": {k: v for k, v in attack.get_params().items() if k != "objective"}}
-    os.makedirs(args.out, exist_ok=True)
     checkpoint = _Checkpoint(os.path.join(args.out, CHECKPOINT),
                              {**options, "X": st.hash_array(X),
                               "y": None if y is None else st.hash_array(y)})
@@ -66,6 +65,7 @@ def _augment(args):
                    "std": float(np.std([r["scores"][m] for r in runs]))} for m in methods}
     payload = {**options, "metric": task.metric, "higher_is_better": task.higher_is_better,
                "step_budget": step_budget(args.retrain), "summary": summary, "runs": runs}
+    os.makedirs(args.out, exist_ok=True)
     with open(os.path.join(args.out, "results.json"), "w") as fh:
         json.dump(payload, fh, indent=2, default=str)
     _print_summary(args, task, summary, runs)
@@ -85,13 +85,15 @@ class _Checkpoint:
     loses at most the method in progress. Records are reused only when the
     options that determine them (all but ``--seeds``, ``--methods``,
     ``--out`` and ``--no-plots``) and the data are those of this run;
-    otherwise the run starts afresh.
+    otherwise the run starts afresh. Nothing is written before the first
+    record, so a run stopped by a bad option leaves the folder as it was.
     """
 
     def __init__(self, path, options):
         self.path = path
         self.fingerprint = st.digest(st.jsonable(options))
         self.records = {}
+        self.stale = False
         old = None
         if os.path.exists(path):
             try:
@@ -102,14 +104,18 @@ class _Checkpoint:
         if isinstance(old, dict) and old.get("fingerprint") == self.fingerprint:
             self.records = old.get("records", {})
         elif old is not None:
-            print(f"{path} holds results of other options or data; starting afresh",
-                  file=sys.stderr)
+            self.stale = True
 
     def done(self, seed):
         """The finished records of ``seed``, by method."""
         return dict(self.records.get(str(seed), {}))
 
     def add(self, seed, method, record):
+        if self.stale:
+            print(f"{self.path} held results of other options or data; started afresh",
+                  file=sys.stderr)
+            self.stale = False
+        os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
         self.records.setdefault(str(seed), {})[method] = record
         # insertion order kept: a resumed run must write the same results.json
         st.write_json_atomic(self.path, {"fingerprint": self.fingerprint,

@@ -52,10 +52,16 @@ def test_generate_writes_examples(tmp_path):
     (["augment", "--n-train", "5000"], "exceed"),
     (["augment", "--retrain", "warm"], "argument --retrain: invalid choice: 'warm'"),
 ])
-def test_bad_options_give_one_line_errors(argv, message, capsys):
-    assert main(argv) == 2
+def test_bad_options_give_one_line_errors(argv, message, capsys, tmp_path):
+    out = tmp_path / "out"
+    (out).mkdir()
+    (out / "checkpoint.json").write_text('{"fingerprint": "of other options", "records": {}}')
+    assert main(argv + ["--out", str(out)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("sk-uae: error:") and message in err and "\n" not in err
+    # a run stopped by a bad option leaves the output folder as it was
+    assert sorted(p.name for p in out.iterdir()) == ["checkpoint.json"]
+    assert "other options" in (out / "checkpoint.json").read_text()
 
 
 def test_csv_data(tmp_path):
@@ -147,7 +153,7 @@ def test_a_changed_option_starts_afresh(tmp_path, monkeypatch, capsys):
     counter = _FitCounter(monkeypatch)
     assert main(_resumable_argv(out, epochs="3")) == 0
     assert counter.calls == 10  # nothing of the 2-epoch run is reused
-    assert "starting afresh" in capsys.readouterr().err
+    assert "started afresh" in capsys.readouterr().err
     fresh = tmp_path / "fresh"
     assert main(_resumable_argv(fresh, epochs="3")) == 0
     assert (out / "results.json").read_bytes() == (fresh / "results.json").read_bytes()
