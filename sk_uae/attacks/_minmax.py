@@ -6,12 +6,16 @@ import torch
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from .._nn.features import first_layer_features
-from ..mine import FeaturePairs, RandomProjectionPairs, StatisticsNetworks
+from ..mine import (FeaturePairs, FusedStatisticsNetworks, RandomProjectionPairs,
+                    StatisticsNetworks)
 from ..utils._docstring import fill_doc
 from ._base import (ATTACK_NOTE, CLIP_VALUES_DOC, OBJECTIVE_CONSTRAINTS, OBJECTIVE_DOC,
                     AttackResult, _BoxAttack, _GoalMixin, _ObjectiveMixin)
 from ._common import CLIP_VALUES_CONSTRAINT, clip
 from ._search import BestKeeper, ConstSearch
+
+
+_BACKENDS = {"fused": FusedStatisticsNetworks, "autograd": StatisticsNetworks}
 
 
 class _Randomness:
@@ -64,6 +68,7 @@ def minmax_mine(
     init="zeros",
     seed=0,
     callback=None,
+    mine_backend="fused",
 ):
     """Run the MinMax MINE attack on a batch (pure torch, any device).
 
@@ -133,6 +138,12 @@ def minmax_mine(
         shuffles).
     callback : callable, optional
         Called as ``callback(t, c=..., f=..., mi=...)`` after each evaluation.
+    mine_backend : {"fused", "autograd"}, default="fused"
+        How the statistics networks are trained:
+        :class:`~sk_uae.mine.FusedStatisticsNetworks` (written-out gradients,
+        one fused Adam update) or :class:`~sk_uae.mine.StatisticsNetworks`
+        (autograd and a multi-tensor Adam: the reference the fused networks
+        are tested against). The results agree to float rounding.
 
     Returns
     -------
@@ -158,8 +169,12 @@ def minmax_mine(
     k, p = fx.shape[1], fx.shape[2]
     theta0, perms = rnd.mine_draws(p, k, mine_hidden_sizes, max_iter + 1, n_mine_steps)
     perms = perms.to(dev)
-    nets = StatisticsNetworks(n, p, mine_hidden_sizes, init=theta0, lr=mine_lr,
-                              ma_rate=mine_ma_rate, device=dev, dtype=dtype)
+    if mine_backend not in _BACKENDS:
+        raise ValueError(f"mine_backend={mine_backend!r} is not known; expected one of "
+                         f"{sorted(_BACKENDS)}.")
+    fused = mine_backend == "fused"
+    nets = _BACKENDS[mine_backend](n, p, mine_hidden_sizes, init=theta0, lr=mine_lr,
+                                   ma_rate=mine_ma_rate, device=dev, dtype=dtype)
 
     ctx = objective.prepare(x, y)
     s = float(objective.mi_sign)
@@ -168,13 +183,24 @@ def minmax_mine(
 
     best, fallback = BestKeeper(x), BestKeeper(x)
     for t in range(max_iter + 1):
-        with torch.enable_grad():
-            x_adv = clip(x + delta, clip_values)
-            fy = pairs(x_adv)
-            for j in range(n_mine_steps):
-                nets.step(fx, fy, perms[t, j])
-            f = objective.loss(x_adv, x, ctx)
-            mi = nets.estimate(fx, fy, perms[t, -1])
+        if fused:
+            # autograd only through the model: the pairs and the bound have
+            # written-out gradients
+            with torch.no_grad():
+                fy, pair_cache = pairs.forward_for_backward(clip(x + delta, clip_values))
+            nets.train(fx, fy, perms[t, :n_mine_steps])
+            with torch.enable_grad():
+                x_adv = clip(x + delta, clip_values)
+                f = objective.loss(x_adv, x, ctx)
+            mi, grad_fy = nets.estimate_and_grad(fx, fy, perms[t, -1])
+        else:
+            with torch.enable_grad():
+                x_adv = clip(x + delta, clip_values)
+                fy = pairs(x_adv)
+                for j in range(n_mine_steps):
+                    nets.step(fx, fy, perms[t, j])
+                f = objective.loss(x_adv, x, ctx)
+                mi = nets.estimate(fx, fy, perms[t, -1])
         with torch.no_grad():
             f_d, mi_d, xa = f.detach(), mi.detach(), x_adv.detach()
             if callback is not None:
@@ -188,7 +214,15 @@ def minmax_mine(
         if t == max_iter:
             break
         with torch.enable_grad():
-            (grad,) = torch.autograd.grad((c * f + s * mi).sum(), delta)
+            if fused:
+                (grad,) = torch.autograd.grad((c * f).sum(), delta, allow_unused=True)
+                grad_mi = pairs.backward(s * grad_fy, pair_cache)
+                if clip_values is not None:  # the clamp's derivative, as autograd's
+                    v = (x + delta).detach()
+                    grad_mi = grad_mi * ((v >= clip_values[0]) & (v <= clip_values[1]))
+                grad = grad_mi if grad is None else grad + grad_mi
+            else:
+                (grad,) = torch.autograd.grad((c * f + s * mi).sum(), delta)
         with torch.no_grad():
             gamma = (t + 1) ** -0.25
             c = torch.clamp((1 - dual_step * gamma) * c + dual_step * f_d, min=0)

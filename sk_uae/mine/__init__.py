@@ -25,12 +25,14 @@ Pair builders turn a batch ``(B, d)`` into pairs ``(B, K, p)``:
 """
 
 from ._estimate import estimate_mi
+from ._fused import FusedStatisticsNetworks
 from ._networks import StatisticsNetworks, dv_lower_bound
 from ._pairs import FeaturePairs, RandomProjectionPairs
 
 __all__ = [
     "dv_lower_bound",
     "StatisticsNetworks",
+    "FusedStatisticsNetworks",
     "RandomProjectionPairs",
     "FeaturePairs",
     "estimate_mi",
