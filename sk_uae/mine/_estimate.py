@@ -6,6 +6,7 @@ import numpy as np
 import torch
 
 from ..utils import resolve_device
+from ._fused import FusedStatisticsNetworks
 from ._networks import StatisticsNetworks
 from ._pairs import RandomProjectionPairs
 
@@ -23,6 +24,7 @@ def estimate_mi(
     batch_size=256,
     random_state=0,
     device="cpu",
+    backend="fused",
 ):
     """Per-sample MI estimate between rows of ``X`` and of ``X_other``.
 
@@ -55,12 +57,19 @@ def estimate_mi(
     device : str or torch.device, default="cpu"
         Torch device of the computation: ``"cpu"``, ``"cuda"``,
         ``"cuda:<i>"`` or ``"auto"`` (CUDA when available, else the CPU).
+    backend : {"fused", "autograd"}, default="fused"
+        :class:`FusedStatisticsNetworks` (written-out gradients) or
+        :class:`StatisticsNetworks` (autograd, the reference); the same
+        estimates up to float rounding.
 
     Returns
     -------
     ndarray of shape (n_samples,)
     """
     device = resolve_device(device)
+    networks = {"fused": FusedStatisticsNetworks, "autograd": StatisticsNetworks}.get(backend)
+    if networks is None:
+        raise ValueError(f"backend={backend!r} is not known; expected 'fused' or 'autograd'.")
     if isinstance(batch_size, bool) or not isinstance(batch_size, Integral) or batch_size < 1:
         raise ValueError(f"batch_size must be an int >= 1; got {batch_size!r}.")
     X = torch.as_tensor(np.asarray(X, dtype=np.float32))
@@ -78,9 +87,11 @@ def estimate_mi(
         perms = [torch.randperm(n_pairs, generator=g).to(device) for _ in range(n_steps + 1)]
         a = pairs(X[start : start + batch_size].to(device))
         b = pairs(X_other[start : start + batch_size].to(device))
-        nets = StatisticsNetworks(a.shape[0], pair_dim, hidden_sizes, init=init, lr=lr,
-                                  device=device)
-        for perm in perms[:-1]:
-            nets.step(a, b, perm)
+        nets = networks(a.shape[0], pair_dim, hidden_sizes, init=init, lr=lr, device=device)
+        if backend == "fused":
+            nets.train(a, b, perms[:-1])
+        else:
+            for perm in perms[:-1]:
+                nets.step(a, b, perm)
         out.append(nets.estimate(a, b, perms[-1]).cpu())
     return torch.cat(out).numpy()
