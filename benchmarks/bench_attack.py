@@ -1,29 +1,42 @@
-"""Throughput of the batched MinMax MINE engine against per-sample loops.
+"""Throughput of the MinMax MINE engines: the fused one against the autograd reference.
 
-For digits and MNIST (when the IDX files are at hand), with one fitted sparse
-autoencoder and the default ``MinMaxMINE`` hyperparameters, measures in one
-run:
+For digits and MNIST (when the IDX files are at hand), one fitted sparse
+autoencoder, at the default MINE sizes (``MinMaxMINE()``: 64 projections to 32
+dims, widths (32, 10)) and at the reference's (500 projections to 128 dims,
+widths (512, 10), MINE lr 1.5e-5), at batch 64, 256 and 1024, measures in one
+run, side by side:
 
-* samples/second of the engine at batch sizes 1, 32 and 256 (batch 1 *is*
-  the per-sample loop of the reference code, through our engine);
-* samples/second of an independent plain per-sample implementation
-  (``tests/reference_minmax.py``: layer-by-layer network, ``torch.optim.Adam``);
-* the time of one MinMax iteration relative to one PGD-style gradient step
-  (forward + backward of the reconstruction loss with respect to the input)
-  on the same model and batch.
+* samples/s of ``minmax_mine(..., mine_backend="fused")`` and of
+  ``mine_backend="autograd"`` (the engine before the fused networks), and
+  their ratio;
+* the matmul FLOPs of one MinMax iteration per sample (counted by
+  ``torch.utils.flop_counter`` on the fused engine, which does no matmul the
+  autograd one does not), and the share of the machine's measured float32
+  matmul rate that the engines reach;
+* the peak memory of each run above the process's memory before it.
 
-Rates are samples per CPU second of this process (torch is limited to one
-thread, so CPU seconds are the steadier figure on a shared machine); wall
-rates are recorded beside them.
+Every (data, sizes, batch, engine) runs in a fresh process, the two engines
+one after the other and ``--repeats`` times; the best wall time counts (the
+steadier figure on a shared machine). Each run does ``--iterations``
+MinMax iterations (default 5; 2 at the reference sizes) and the rate of the
+full 40-iteration attack is its per-iteration rate divided by 40 (the cost
+of an iteration does not change along an attack). Torch uses one thread.
+
+``--part loops`` runs the older comparison of the batched engine with a
+plain per-sample loop (``tests/reference_minmax.py``).
 
 Usage::
 
-    python benchmarks/bench_attack.py [--quick] [--out benchmarks/results/bench_attack.json]
+    python benchmarks/bench_attack.py [--quick] [--datasets digits,mnist] [--out PATH]
 """
 
 import argparse
+import json
 import os
+import resource
+import subprocess
 import sys
+import tempfile
 import time
 
 import torch
@@ -31,104 +44,163 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _common import DEFAULT_MNIST, ROOT, environment, load, sparse_ae, write_json  # noqa: E402
 
-sys.path.insert(0, os.path.join(ROOT, "tests"))
-from reference_minmax import reference_minmax  # noqa: E402
+from sk_uae.attacks import ReconstructionObjective, minmax_mine  # noqa: E402
 
-from sk_uae.attacks import MinMaxMINE, ReconstructionObjective  # noqa: E402
+SIZES = {
+    "default": dict(n_pairs=64, pair_dim=32, mine_hidden_sizes=(32, 10), mine_lr=1e-3),
+    "reference": dict(n_pairs=500, pair_dim=128, mine_hidden_sizes=(512, 10), mine_lr=1.5e-5),
+}
+FULL_ITERATIONS = 40
+BACKENDS = ("autograd", "fused")
+
+
+def matmul_rate(n=1024, repeats=10):
+    """Measured float32 matmul rate of this process (FLOP/s, best of ``repeats``)."""
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b
+    best = min(_timed(lambda: a @ b)[0] for _ in range(repeats))
+    return 2 * n**3 / best
 
 
 def _timed(fn):
-    """Wall and CPU seconds of ``fn()``; with one torch thread the CPU time is the
-    steadier figure on a shared machine, and the speedups below use it."""
-    w0, c0 = time.perf_counter(), time.process_time()
+    t0 = time.perf_counter()
     out = fn()
-    return (time.perf_counter() - w0, time.process_time() - c0), out
+    return time.perf_counter() - t0, out
 
 
-def engine_rate(attack, objective, X, batch, n_rows):
-    rows = torch.as_tensor(X[:n_rows])
-    attack.run(rows[:batch], objective, seed=0)  # warm-up
-    (wall, cpu), _ = _timed(lambda: [attack.run(rows[s:s + batch], objective, seed=0)
-                                     for s in range(0, n_rows, batch)])
-    return {"batch_size": batch, "n_samples": n_rows, "wall_seconds": wall, "cpu_seconds": cpu,
-            "samples_per_second": n_rows / cpu, "samples_per_wall_second": n_rows / wall}
+def _rss_bytes():
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
-def reference_rate(attack, reconstruct, X, n_rows):
-    def run():
-        for i in range(n_rows):
-            reference_minmax(torch.as_tensor(X[i]), reconstruct, eps=attack.eps,
-                             max_iter=attack.max_iter, n_mine_steps=20,
-                             n_pairs=attack.n_pairs, pair_dim=attack.pair_dim,
-                             hidden_sizes=attack.mine_hidden_sizes, mine_lr=attack.mine_lr)
-    (wall, cpu), _ = _timed(run)
-    return {"n_samples": n_rows, "wall_seconds": wall, "cpu_seconds": cpu,
-            "samples_per_second": n_rows / cpu, "samples_per_wall_second": n_rows / wall}
+def _objective(model_path, n_features):
+    ae = sparse_ae(n_features, epochs=1).set_params(module__input_dim=n_features).initialize()
+    ae.module_.load_state_dict(torch.load(model_path))
+    module = ae.module_.eval()
+    return ReconstructionObjective(lambda v: module(v)[0])
 
 
-def pgd_step_seconds(reconstruct, x, repeats):
-    def step():
-        xa = x.clone().requires_grad_(True)
-        loss = (x - reconstruct(xa)).pow(2).sum()
-        (g,) = torch.autograd.grad(loss, xa)
-        return (xa.detach() + 0.01 * g.sign()).clamp(0, 1)
-    step()
-    (_, cpu), _ = _timed(lambda: [step() for _ in range(repeats)])
-    return cpu / repeats
+def child(spec):
+    """One timed run in this (fresh) process; prints a JSON line."""
+    torch.set_num_threads(1)
+    X = torch.load(spec["rows"])[: spec["batch"]]
+    objective = _objective(spec["model"], X.shape[1])
+    kw = dict(SIZES[spec["sizes"]], mine_backend=spec["backend"], seed=0)
+    minmax_mine(X[:4], objective, max_iter=1, **kw)  # warm-up: kernels, allocator
+    base = _rss_bytes()
+    wall, res = _timed(lambda: minmax_mine(X, objective, max_iter=spec["iterations"], **kw))
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    print(json.dumps({"wall_seconds": wall, "peak_rss_bytes": peak,
+                      "peak_above_start_bytes": max(0, peak - base),
+                      "success_rate": float(res.success.float().mean())}))
 
 
-def bench_dataset(name, args):
-    n_rows = {1: 8 if args.quick else 16, 32: 64 if args.quick else 128, 256: 256}
-    data = load(name, args.mnist_dir, n_train=2000, n_eval=256)
+def _run_child(spec):
+    out = subprocess.run([sys.executable, os.path.abspath(__file__), "--child", json.dumps(spec)],
+                         capture_output=True, text=True, check=True,
+                         env={**os.environ, "OMP_NUM_THREADS": "1"})
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def flops_per_sample(model_path, rows_path, sizes, n_features):
+    """Matmul FLOPs of one MinMax iteration per sample (fused and autograd engines)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    X = torch.load(rows_path)[:4]
+    objective = _objective(model_path, n_features)
+    out = {}
+    for backend in BACKENDS:
+        counts = []
+        for iterations in (1, 2):  # the difference is one iteration, without the set-up
+            with FlopCounterMode(display=False) as counter:
+                minmax_mine(X, objective, max_iter=iterations, mine_backend=backend, seed=0,
+                            **SIZES[sizes])
+            counts.append(counter.get_total_flops())
+        out[backend] = (counts[1] - counts[0]) / X.shape[0]
+    return out
+
+
+def bench_dataset(name, args, tmp, rate):
+    data = load(name, args.mnist_dir, n_train=2000, n_eval=max(args.batches))
     if data is None:
         print(f"{name}: data not found, skipped")
         return None
     X_train, X_eval = data
     ae = sparse_ae(X_train.shape[1], epochs=5 if args.quick else 20).fit(X_train)
-    module = ae.module_.eval()
-    reconstruct = lambda v: module(v)[0]  # noqa: E731
-    objective = ReconstructionObjective(reconstruct)
-    attack = MinMaxMINE(max_iter=10 if args.quick else 40).fit(X_train)
-    result = {"n_features": X_train.shape[1], "attack": attack.get_params(), "engine": []}
-    for batch in (1, 32, 256):
-        r = engine_rate(attack, objective, X_eval, batch, n_rows[batch])
-        result["engine"].append(r)
-        print(f"{name} engine batch {batch:4d}: {r['samples_per_second']:8.2f} samples/s")
-    ref = reference_rate(attack, reconstruct, X_eval, n_rows[1])
-    result["plain_per_sample_loop"] = ref
-    print(f"{name} plain per-sample loop: {ref['samples_per_second']:8.2f} samples/s")
-    base = result["engine"][0]["samples_per_second"]
-    result["speedup_vs_engine_batch1"] = {r["batch_size"]: r["samples_per_second"] / base
-                                          for r in result["engine"]}
-    result["speedup_vs_plain_loop"] = {r["batch_size"]: r["samples_per_second"]
-                                       / ref["samples_per_second"] for r in result["engine"]}
-    x = torch.as_tensor(X_eval[:256])
-    iteration = result["engine"][2]["cpu_seconds"] / attack.max_iter  # one batch of 256
-    pgd = pgd_step_seconds(reconstruct, x, repeats=20)
-    result["minmax_iteration_seconds_b256"] = iteration
-    result["pgd_step_seconds_b256"] = pgd
-    result["minmax_iteration_over_pgd_step"] = iteration / pgd
-    print(f"{name} speedup at 256: {result['speedup_vs_engine_batch1'][256]:.1f}x vs batch 1, "
-          f"{result['speedup_vs_plain_loop'][256]:.1f}x vs plain loop; one MinMax iteration = "
-          f"{iteration / pgd:.1f} PGD steps")
+    model_path, rows_path = os.path.join(tmp, f"{name}.pt"), os.path.join(tmp, f"{name}_rows.pt")
+    torch.save(ae.module_.state_dict(), model_path)
+    torch.save(torch.as_tensor(X_eval), rows_path)
+    result = {"n_features": X_train.shape[1], "runs": []}
+    for sizes in args.sizes:
+        flops = flops_per_sample(model_path, rows_path, sizes, X_train.shape[1])
+        iterations = args.iterations if sizes == "default" else max(1, args.iterations // 2)
+        for batch in args.batches:
+            best = {}
+            for _ in range(args.repeats):
+                for backend in BACKENDS:  # side by side
+                    spec = dict(rows=rows_path, model=model_path, batch=batch, sizes=sizes,
+                                backend=backend, iterations=iterations)
+                    r = _run_child(spec)
+                    if backend not in best or r["wall_seconds"] < best[backend]["wall_seconds"]:
+                        best[backend] = r
+            row = {"sizes": sizes, "batch_size": batch, "iterations_timed": iterations,
+                   "flops_per_sample_iteration": flops["fused"],
+                   "flops_per_sample_iteration_autograd": flops["autograd"]}
+            for backend, r in best.items():
+                per_iteration = r["wall_seconds"] / iterations
+                row[backend] = {
+                    **r, "seconds_per_iteration": per_iteration,
+                    "samples_per_second": batch / (per_iteration * FULL_ITERATIONS),
+                    "matmul_rate_fraction": flops["fused"] * batch / per_iteration / rate}
+            row["speedup"] = (row["fused"]["samples_per_second"]
+                              / row["autograd"]["samples_per_second"])
+            result["runs"].append(row)
+            print(f"{name} {sizes:9s} batch {batch:5d}: autograd "
+                  f"{row['autograd']['samples_per_second']:8.2f} samples/s, fused "
+                  f"{row['fused']['samples_per_second']:8.2f} samples/s, "
+                  f"{row['speedup']:.2f}x; {flops['fused'] / 1e9:.3f} GFLOP per sample-iteration"
+                  f", {100 * row['fused']['matmul_rate_fraction']:.1f} % of the matmul rate; "
+                  f"peak +{row['fused']['peak_above_start_bytes'] / 2**20:.0f} MiB (autograd "
+                  f"+{row['autograd']['peak_above_start_bytes'] / 2**20:.0f} MiB)", flush=True)
     return result
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--quick", action="store_true", help="smoke run: fewer rows and iterations")
-    p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    p.add_argument("--quick", action="store_true", help="smoke run: one batch size, 1 repeat")
+    p.add_argument("--datasets", default="digits,mnist")
+    p.add_argument("--sizes", default="default,reference")
+    p.add_argument("--batches", default="64,256,1024")
+    p.add_argument("--iterations", type=int, default=5)
+    p.add_argument("--repeats", type=int, default=2)
     p.add_argument("--mnist-dir", default=DEFAULT_MNIST)
-    p.add_argument("--out",
-                   default=os.path.join(ROOT, "benchmarks", "results", "bench_attack.json"))
+    p.add_argument("--part", choices=["engines", "loops"], default="engines")
+    p.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    p.add_argument("--out", default=None)
     args = p.parse_args(argv)
-    torch.set_num_threads(args.threads)
-    payload = {"environment": environment(), "quick": args.quick, "datasets": {}}
-    for name in ("digits", "mnist"):
-        res = bench_dataset(name, args)
-        if res is not None:
-            payload["datasets"][name] = res
-    write_json(args.out, payload)
+    if args.child:
+        return child(json.loads(args.child))
+    torch.set_num_threads(1)
+    if args.part == "loops":
+        from bench_attack_loops import main as loops
+
+        return loops(args)
+    args.sizes = args.sizes.split(",")
+    args.batches = [int(b) for b in args.batches.split(",")]
+    if args.quick:
+        args.batches, args.repeats, args.iterations = args.batches[:1], 1, 2
+    out = args.out or os.path.join(ROOT, "benchmarks", "results", "bench_attack.json")
+    rate = matmul_rate()
+    print(f"measured float32 matmul rate (one thread, 1024^2): {rate / 1e9:.1f} GFLOP/s")
+    payload = {"environment": environment(), "matmul_flops_per_second": rate,
+               "full_attack_iterations": FULL_ITERATIONS, "sizes": SIZES, "datasets": {}}
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in args.datasets.split(","):
+            res = bench_dataset(name, args, tmp, rate)
+            if res is not None:
+                payload["datasets"][name] = res
+                write_json(out, payload)  # as it goes: a long run keeps what it measured
+    write_json(out, payload)
 
 
 if __name__ == "__main__":
