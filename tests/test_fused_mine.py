@@ -231,3 +231,19 @@ def test_pairs_backward_equals_autograd(pairs_kind):
     (want,) = torch.autograd.grad(pairs(xg), xg, dy)
     torch.testing.assert_close(fy, pairs(x).detach(), atol=1e-12, rtol=0)
     torch.testing.assert_close(pairs.backward(dy, cache), want, atol=1e-12, rtol=1e-10)
+
+
+def test_the_attack_object_selects_the_engine(small_ae, digits):
+    from conftest import fast_attack, unit_rows
+    from sk_uae import UAEGenerator
+
+    X = digits[0][:24]
+    out = {}
+    for backend in ("autograd", "fused"):
+        gen = UAEGenerator(small_ae, fast_attack(mine_backend=backend), prefit=True,
+                           random_state=0, precision="float64").fit(unit_rows(64))
+        out[backend] = gen.generate(X)
+    np.testing.assert_allclose(out["fused"][0], out["autograd"][0], atol=1e-7, rtol=0)
+    np.testing.assert_array_equal(out["fused"][1]["success"], out["autograd"][1]["success"])
+    with pytest.raises(ValueError, match="mine_backend"):
+        UAEGenerator(small_ae, fast_attack(mine_backend="jax"), prefit=True).fit(X)
