@@ -31,7 +31,7 @@ import math
 
 import torch
 
-from ._networks import StatisticsNetworks
+from ._networks import StatisticsNetworks, fused_adam_ascent_
 
 # working set of one group of networks in train(): about the size of an L3 share
 _GROUP_BYTES = 8 << 20
@@ -331,18 +331,11 @@ class FusedStatisticsNetworks:
     def _adam(self, ps, grads, ms, vs, step):
         # torch.optim.Adam's update, ascending, at step number `step`
         if self._fused_adam is not False:
-            try:
-                self._state_step.fill_(step)
-                torch._fused_adam_(ps, grads, ms, vs, [], [self._state_step] * len(ps),
-                                   lr=self.lr, beta1=self.betas[0], beta2=self.betas[1],
-                                   weight_decay=0.0, eps=self.adam_eps, amsgrad=False,
-                                   maximize=True)
-                self._fused_adam = True
+            self._fused_adam = fused_adam_ascent_(
+                ps, grads, ms, vs, self._state_step, step, lr=self.lr, betas=self.betas,
+                eps=self.adam_eps, known_to_work=bool(self._fused_adam))
+            if self._fused_adam:
                 return
-            except (AttributeError, RuntimeError, NotImplementedError, TypeError):
-                if self._fused_adam:  # it worked before: a real error
-                    raise
-                self._fused_adam = False
         b1, b2 = self.betas
         torch._foreach_lerp_(ms, grads, 1 - b1)
         torch._foreach_mul_(vs, b2)
