@@ -1,8 +1,10 @@
 """The MinMax MINE attack: a pure-torch engine and its parameter object."""
 
+import math
 from numbers import Integral, Real
 
 import torch
+from torch import nn
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from .._nn.features import first_layer_features
@@ -12,6 +14,7 @@ from ..utils._docstring import fill_doc
 from ._base import (ATTACK_NOTE, CLIP_VALUES_DOC, OBJECTIVE_CONSTRAINTS, OBJECTIVE_DOC,
                     AttackResult, _BoxAttack, _GoalMixin, _ObjectiveMixin)
 from ._common import CLIP_VALUES_CONSTRAINT, clip
+from ._random import row_uniform
 from ._search import BestKeeper, ConstSearch
 
 
@@ -19,32 +22,118 @@ _BACKENDS = {"fused": FusedStatisticsNetworks, "autograd": StatisticsNetworks}
 
 
 class _Randomness:
-    """Every random draw of one attack run, taken from one seed in a fixed order.
+    """The draws of one attack run that all samples share, from one seed in a fixed order.
 
-    The draws depend on the seed and on the iteration only -- never on the
-    batch layout -- so a sample gets the same attack alone or in any batch.
+    They depend on the seed and on the iteration only -- never on the batch
+    layout -- so a sample gets the same attack alone or in any batch. The
+    start of ``delta`` is drawn per row instead (:func:`initial_delta`).
     """
 
-    def __init__(self, seed, n_features, *, random_projection, n_pairs, pair_dim, eps, init,
+    def __init__(self, seed, n_features, *, random_projection, n_pairs, pair_dim,
                  dtype=torch.float32):
         self.generator = torch.Generator().manual_seed(int(seed))
-        g = self.generator
         self.projection = None
         if random_projection:
-            self.projection = RandomProjectionPairs(n_features, n_pairs, pair_dim, generator=g,
-                                                    dtype=dtype)
-        if init == "uniform":
-            self.delta0 = ((torch.rand(n_features, generator=g) * 2 - 1) * eps).to(dtype)
-        else:
-            self.delta0 = torch.zeros(n_features, dtype=dtype)
+            self.projection = RandomProjectionPairs(n_features, n_pairs, pair_dim,
+                                                    generator=self.generator, dtype=dtype)
 
-    def mine_draws(self, pair_dim, n_pairs, hidden_sizes, n_phases, n_steps):
+    def mine_draws(self, pair_dim, n_pairs, hidden_sizes, n_phases, n_steps, conv_front=None):
         """Initial MINE weights and the shuffles, shape (n_phases, n_steps + 1, K)."""
         g = self.generator
-        theta0 = StatisticsNetworks.initial_parameters(pair_dim, hidden_sizes, generator=g)
+        theta0 = StatisticsNetworks.initial_parameters(pair_dim, hidden_sizes, generator=g,
+                                                       conv_front=conv_front)
         perms = torch.stack([torch.randperm(n_pairs, generator=g)
                              for _ in range(n_phases * (n_steps + 1))])
         return theta0, perms.reshape(n_phases, n_steps + 1, n_pairs)
+
+
+_START_STREAM = 16  # row_uniform stream of the start, apart from the streams of PGD's start
+
+
+def glorot_limit(n_features, image_shape=None):
+    """Half-width of the reference's start of ``delta``: TF1's Glorot-uniform limit.
+
+    The reference optimises a variable of shape ``(1, H, W, C)`` created
+    without an initializer, so TF1 draws it from ``U(-L, L)`` with
+    ``L = sqrt(6 / (fan_in + fan_out))``, ``fan_in = W * H`` and
+    ``fan_out = C * H``.
+
+    Parameters
+    ----------
+    n_features : int
+        Width ``d`` of a flat row.
+    image_shape : tuple (C, H, W), optional
+        The rows' image shape. ``None``: one square channel when ``d`` is a
+        square (``H = W = sqrt(d)``, MNIST: ``L = 0.0860``, 8x8 digits:
+        ``0.2887``); otherwise a tabular row, a variable of shape ``(1, d)``
+        (``fan_in = 1``, ``fan_out = d``).
+
+    Returns
+    -------
+    float
+    """
+    if image_shape is None:
+        side = math.isqrt(int(n_features))
+        if side * side != n_features:
+            return math.sqrt(6.0 / (1 + n_features))
+        image_shape = (1, side, side)
+    c, h, w = (int(s) for s in image_shape)
+    return math.sqrt(6.0 / (w * h + c * h))
+
+
+def initial_delta(x, init, eps, seed, image_shape=None):
+    """The start ``delta_0`` of every row of ``x``.
+
+    Row ``i``'s start depends on the seed and on ``x[i]`` only (see
+    :mod:`sk_uae.attacks._random`), so it is the same in any batch, shard or
+    worker; identical rows get identical starts.
+
+    Parameters
+    ----------
+    x : torch.Tensor of shape (B, d)
+        Clean inputs.
+    init : {"zeros", "uniform", "glorot"}
+        Zero; ``U(-eps, eps)`` per element; or the reference's
+        ``U(-L, L)`` with ``L = glorot_limit(d, image_shape)``, clipped to
+        the box ``[-eps, eps]``.
+    eps : float
+        Half-width of the box.
+    seed : int
+        The attack's seed.
+    image_shape : tuple (C, H, W), optional
+        For ``"glorot"`` (see :func:`glorot_limit`).
+
+    Returns
+    -------
+    torch.Tensor of the shape and dtype of ``x``
+    """
+    if init == "zeros":
+        return torch.zeros_like(x)
+    if init == "uniform":
+        limit = float(eps)
+    elif init == "glorot":
+        limit = glorot_limit(x.shape[1], image_shape)
+    else:
+        raise ValueError(f"init={init!r} is not known; expected 'zeros', 'uniform' or 'glorot'.")
+    u = row_uniform(x, seed, stream=_START_STREAM) * 2 - 1
+    return (u * limit).clamp_(-eps, eps).to(x.dtype)
+
+
+def conv_map_shape(pair_width, image_shape=None):
+    """``(H, W)`` of first-layer maps flattened to ``pair_width``, for the conv front.
+
+    The image's own ``(H, W)`` when the maps keep its size (``"same"``
+    padding), else a square; anything else is an error.
+    """
+    if image_shape is not None and image_shape[1] * image_shape[2] == pair_width:
+        return int(image_shape[1]), int(image_shape[2])
+    side = math.isqrt(int(pair_width))
+    if side * side != pair_width:
+        raise ValueError(
+            f"the MINE conv front needs square first-layer maps or maps of the image's size; "
+            f"got maps of {pair_width} values. Pass mine_conv_front=None."
+        )
+    return side, side
 
 
 def minmax_mine(
@@ -69,6 +158,8 @@ def minmax_mine(
     seed=0,
     callback=None,
     mine_backend="fused",
+    image_shape=None,
+    conv_front=None,
 ):
     """Run the MinMax MINE attack on a batch (pure torch, any device).
 
@@ -130,9 +221,10 @@ def minmax_mine(
     clip_values : tuple (low, high) or None, default=(0.0, 1.0)
         Valid input range of ``x'`` (numbers, or tensors of the shape of
         ``x``: per element); ``None`` for unbounded data.
-    init : {"zeros", "uniform"}, default="zeros"
-        Start ``delta_0``: zero, or one uniform draw in the box shared by all
-        samples.
+    init : {"zeros", "uniform", "glorot"}, default="zeros"
+        Start ``delta_0``: zero, a uniform draw
+        in the box, or the reference's Glorot-uniform draw; the random
+        starts are drawn per row and depend on the seed and the row only.
     seed : int, default=0
         Seed of all random draws (projections, ``delta_0``, MINE weights,
         shuffles).
@@ -143,7 +235,16 @@ def minmax_mine(
         :class:`~sk_uae.mine.FusedStatisticsNetworks` (written-out gradients,
         one fused Adam update) or :class:`~sk_uae.mine.StatisticsNetworks`
         (autograd and a multi-tensor Adam: the reference the fused networks
-        are tested against). The results agree to float rounding.
+        are tested against). The results agree to float rounding. Networks
+        with a ``conv_front`` always train with autograd.
+    image_shape : tuple (C, H, W), optional
+        Image shape of the rows, for ``init="glorot"`` and for the map shape
+        of the conv front (``None``: one square channel, or a tabular row,
+        as :class:`MinMaxMINE` describes).
+    conv_front : tuple (filters, kernel), optional
+        A Conv2D front on each branch of the statistics networks, over the
+        first-layer maps of ``feature_fn`` (the reference's ``conv`` mode:
+        ``(16, 2)``); see :class:`~sk_uae.mine.StatisticsNetworks`.
 
     Returns
     -------
@@ -157,8 +258,14 @@ def minmax_mine(
     """
     n, d = x.shape
     dev, dtype = x.device, x.dtype
+    if mine_backend not in _BACKENDS:
+        raise ValueError(f"mine_backend={mine_backend!r} is not known; expected one of "
+                         f"{sorted(_BACKENDS)}.")
+    if conv_front is not None and feature_fn is None:
+        raise ValueError("conv_front needs pairs from first-layer maps (feature_fn); "
+                         "random projections are not maps.")
     rnd = _Randomness(seed, d, random_projection=feature_fn is None, n_pairs=n_pairs,
-                      pair_dim=pair_dim, eps=eps, init=init)
+                      pair_dim=pair_dim)
     if feature_fn is None:
         pairs = rnd.projection
         pairs.matrix = pairs.matrix.to(device=dev, dtype=dtype)
@@ -167,19 +274,22 @@ def minmax_mine(
     with torch.no_grad():
         fx = pairs(x)
     k, p = fx.shape[1], fx.shape[2]
-    theta0, perms = rnd.mine_draws(p, k, mine_hidden_sizes, max_iter + 1, n_mine_steps)
+    front = None
+    if conv_front is not None:
+        front = (int(conv_front[0]), int(conv_front[1]), conv_map_shape(p, image_shape))
+    theta0, perms = rnd.mine_draws(p, k, mine_hidden_sizes, max_iter + 1, n_mine_steps,
+                                   conv_front=front)
     perms = perms.to(dev)
-    if mine_backend not in _BACKENDS:
-        raise ValueError(f"mine_backend={mine_backend!r} is not known; expected one of "
-                         f"{sorted(_BACKENDS)}.")
-    fused = mine_backend == "fused"
-    nets = _BACKENDS[mine_backend](n, p, mine_hidden_sizes, init=theta0, lr=mine_lr,
-                                   ma_rate=mine_ma_rate, device=dev, dtype=dtype)
+    fused = mine_backend == "fused" and front is None
+    net_kw = {} if front is None else {"conv_front": front}
+    nets = (FusedStatisticsNetworks if fused else StatisticsNetworks)(
+        n, p, mine_hidden_sizes, init=theta0, lr=mine_lr, ma_rate=mine_ma_rate, device=dev,
+        dtype=dtype, **net_kw)
 
     ctx = objective.prepare(x, y)
     s = float(objective.mi_sign)
     c = torch.as_tensor(initial_const, device=dev, dtype=dtype).expand(n).clone()
-    delta = rnd.delta0.to(device=dev, dtype=dtype).expand(n, d).clone().requires_grad_(True)
+    delta = initial_delta(x, init, eps, seed, image_shape).requires_grad_(True)
 
     best, fallback = BestKeeper(x), BestKeeper(x)
     for t in range(max_iter + 1):
@@ -300,7 +410,8 @@ class MinMaxMINE(_GoalMixin, _ObjectiveMixin, _BoxAttack):
     max_iter : int, default=40
         MinMax iterations ``T`` (reference scripts: 40 for autoencoders).
     lr : float, default=0.01
-        Step size of the plain gradient step on ``delta``.
+        Step size of the plain gradient step on ``delta`` (``0`` leaves the
+        start in place: the returned examples are the starts).
     initial_const : float, default=1e-3
         Initial dual variable ``c_0``.
     dual_step : float, default=0.1
@@ -322,17 +433,34 @@ class MinMaxMINE(_GoalMixin, _ObjectiveMixin, _BoxAttack):
     mine_ma_rate : float or None, default=None
         Moving-average bias correction of the MINE gradient (``None``: off,
         as in the reference).
-    pairs : {"random_projection", "features"}, default="random_projection"
+    pairs : {"random_projection", "features", "auto"}, default="random_projection"
         How one sample becomes MINE pairs: ``n_pairs`` random projections to
-        ``pair_dim`` dimensions, or the channels of the model's first layer.
+        ``pair_dim`` dimensions, or the channels of the model's first layer;
+        ``"auto"`` (the reference's choice) takes the features when the
+        model's first layer is a ``Conv2d`` and the projections otherwise.
+    mine_conv_front : tuple (filters, kernel) or None, default=None
+        A Conv2D front on each branch of the statistics networks, applied to
+        the first-layer maps when the pairs are ``"features"`` of a conv
+        layer (reference: ``(16, 2)``; unused with random projections). It
+        multiplies the networks' size: at ``(16, 2)`` on 28x28 maps each
+        branch has 6 million weights, so the attack is about a hundred
+        times slower than with dense branches. Trained with autograd
+        whatever ``mine_backend`` says.
     n_pairs : int, default=64
         Number of random projections ``K`` (reference: 500).
     pair_dim : int, default=32
         Dimension of each projection (reference: 128).
     %(clip_values)s
-    init : {"zeros", "uniform"}, default="zeros"
-        Start of ``delta``: zero, or one uniform draw in the box shared by
-        all samples.
+    init : {"zeros", "uniform", "glorot"}, default="zeros"
+        Start of ``delta``: zero; a uniform draw in the box; or the
+        reference's start, TF1's Glorot-uniform ``U(-L, L)`` with
+        ``L = sqrt(6 / (W * H + C * H))`` for images of shape ``(C, H, W)``
+        (MNIST: 0.0860), clipped to the box. The random starts are drawn
+        per row from the seed and the row's values, so they do not depend
+        on the batch layout. The image shape is the model module's
+        ``input_shape`` when it has one, else one square channel; rows whose
+        width is not a square are tabular, a ``(1, d)`` variable with
+        ``L = sqrt(6 / (1 + d))``.
     %(objective)s
     const_search_steps : int, default=0
         ``0``: the dual update of ``c`` (the paper's MinMax). ``k > 0``: ``k``
@@ -347,28 +475,51 @@ class MinMaxMINE(_GoalMixin, _ObjectiveMixin, _BoxAttack):
         The two agree to float rounding, which in float32 can change single
         examples.
 
+    See Also
+    --------
+    MinMaxMINE.reference : The reference code's unsupervised settings.
+
     Examples
     --------
     >>> from sk_uae.attacks import MinMaxMINE
     >>> MinMaxMINE(eps=0.1, max_iter=20).get_params()["eps"]
     0.1
+    >>> MinMaxMINE.reference().get_params()["mine_lr"]
+    1.5e-05
     """
+
+    _REFERENCE = {
+        "eps": 1.0,
+        "lr": 0.01,
+        "max_iter": 40,
+        "initial_const": 1e-3,
+        "dual_step": 0.1,
+        "n_mine_steps": 20,
+        "mine_lr": 1.5e-5,
+        "mine_hidden_sizes": (512, 10),
+        "init": "glorot",
+        "pairs": "auto",
+        "mine_conv_front": (16, 2),
+        "n_pairs": 500,
+        "pair_dim": 128,
+    }
 
     _parameter_constraints = {
         "eps": [Interval(Real, 0, None, closed="neither")],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
-        "lr": [Interval(Real, 0, None, closed="neither")],
+        "lr": [Interval(Real, 0, None, closed="left")],
         "initial_const": [Interval(Real, 0, None, closed="left")],
         "dual_step": [Interval(Real, 0, None, closed="left")],
         "n_mine_steps": [Interval(Integral, 0, None, closed="left"), StrOptions({"auto"})],
         "mine_lr": [Interval(Real, 0, None, closed="neither")],
         "mine_hidden_sizes": [tuple, list],
         "mine_ma_rate": [Interval(Real, 0, 1, closed="neither"), None],
-        "pairs": [StrOptions({"random_projection", "features"})],
+        "pairs": [StrOptions({"random_projection", "features", "auto"})],
+        "mine_conv_front": [tuple, list, None],
         "n_pairs": [Interval(Integral, 2, None, closed="left")],
         "pair_dim": [Interval(Integral, 2, None, closed="left")],
         "clip_values": CLIP_VALUES_CONSTRAINT,
-        "init": [StrOptions({"zeros", "uniform"})],
+        "init": [StrOptions({"zeros", "uniform", "glorot"})],
         **OBJECTIVE_CONSTRAINTS,
         "const_search_steps": [Interval(Integral, 0, None, closed="left")],
         "mine_backend": [StrOptions(set(_BACKENDS))],
@@ -395,6 +546,7 @@ class MinMaxMINE(_GoalMixin, _ObjectiveMixin, _BoxAttack):
         confidence=0.0,
         const_search_steps=0,
         mine_backend="fused",
+        mine_conv_front=None,
     ):
         self.eps = eps
         self.max_iter = max_iter
@@ -415,6 +567,36 @@ class MinMaxMINE(_GoalMixin, _ObjectiveMixin, _BoxAttack):
         self.confidence = confidence
         self.const_search_steps = const_search_steps
         self.mine_backend = mine_backend
+        self.mine_conv_front = mine_conv_front
+
+    @classmethod
+    def reference(cls, **overrides):
+        """A ``MinMaxMINE`` with the reference code's unsupervised settings.
+
+        The settings of the reference's autoencoder scripts: ``eps=1.0``
+        (only the input range binds), ``lr=0.01``, ``max_iter=40``,
+        ``initial_const=1e-3``, ``dual_step=0.1``, 20 MINE steps per
+        iteration at ``mine_lr=1.5e-5``, branch widths ``(512, 10)``, the
+        Glorot start (``init="glorot"``), and MINE pairs from the first-layer
+        maps with a Conv2D(16, 2) front for models whose first layer is a
+        convolution, 500 random projections to 128 dimensions otherwise
+        (``pairs="auto"``). What still differs from the reference is listed
+        in the algorithms page.
+
+        Parameters
+        ----------
+        **overrides
+            Parameters to set differently (any of the constructor's).
+
+        Returns
+        -------
+        MinMaxMINE
+        """
+        unknown = set(overrides) - set(cls._get_param_names())
+        if unknown:
+            raise TypeError(f"MinMaxMINE.reference() got unknown parameters {sorted(unknown)}; "
+                            f"expected MinMaxMINE's: {cls._get_param_names()}.")
+        return cls(**{**cls._REFERENCE, **overrides})
 
     def _check_params(self):
         if not self.mine_hidden_sizes or any(int(h) < 1 for h in self.mine_hidden_sizes):
@@ -422,13 +604,26 @@ class MinMaxMINE(_GoalMixin, _ObjectiveMixin, _BoxAttack):
                 "mine_hidden_sizes must be a non-empty tuple of positive widths; "
                 f"got {self.mine_hidden_sizes!r}."
             )
+        front = self.mine_conv_front
+        if front is not None and (len(front) != 2 or any(int(v) < 1 for v in front)):
+            raise ValueError("mine_conv_front must be None or (filters, kernel) with positive "
+                             f"ints, e.g. (16, 2); got {front!r}.")
+        if front is not None and self.pairs == "random_projection":
+            raise ValueError("mine_conv_front works on first-layer maps: it needs "
+                             "pairs='features' or 'auto', not 'random_projection'.")
 
     def _budget(self):
         return float(self.eps), "linf"
 
     def _run(self, batch):
+        pairs = self.pairs
+        if pairs == "auto":
+            pairs = "features" if _first_layer_is_conv(batch.module) else "random_projection"
         feature_fn = None
-        if self.pairs == "features":
+        conv_front = None
+        if pairs == "features":
+            if self.mine_conv_front is not None:
+                conv_front = tuple(int(v) for v in self.mine_conv_front)
             feature_fn = batch.feature_fn
             if feature_fn is None and batch.module is None:
                 raise ValueError("pairs='features' needs the attacked module: pass "
@@ -465,4 +660,24 @@ class MinMaxMINE(_GoalMixin, _ObjectiveMixin, _BoxAttack):
             seed=batch.seed,
             callback=batch.callback,
             mine_backend=self.mine_backend,
+            image_shape=_module_image_shape(batch.module, batch.x.shape[1]),
+            conv_front=conv_front,
         )
+
+
+def _first_layer_is_conv(module):
+    """Whether the first ``Conv2d`` or ``Linear`` layer of ``module`` is a ``Conv2d``."""
+    if module is None:
+        return False
+    first = next((m for m in module.modules() if isinstance(m, (nn.Conv2d, nn.Linear))), None)
+    return isinstance(first, nn.Conv2d)
+
+
+def _module_image_shape(module, n_features):
+    """The module's ``input_shape`` (C, H, W) when it has one that fits the rows, else None."""
+    shape = getattr(module, "input_shape", None)
+    try:
+        shape = tuple(int(s) for s in shape)
+    except TypeError:
+        return None
+    return shape if len(shape) == 3 and math.prod(shape) == n_features else None
