@@ -27,7 +27,8 @@ Usage::
 
     python benchmarks/bench_reproduce.py [--models sparse,conv] [--seeds 3]
         [--n-train 8000] [--n-test 2000] [--epochs 20] [--batch-size 64]
-        [--max-rows-conv N] [--out benchmarks/results/bench_reproduce.json]
+        [--n-train-conv N] [--no-conv-front] [--merge other.json]
+        [--out benchmarks/results/bench_reproduce.json]
 """
 
 import argparse
@@ -224,6 +225,9 @@ def main(argv=None):
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--mnist-dir", default=DEFAULT_MNIST)
     ap.add_argument("--verbose", type=int, default=0)
+    ap.add_argument("--merge", default="",
+                    help="comma-separated JSON files of other runs whose records join --out's "
+                         "(e.g. runs of the two models in two processes)")
     ap.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results",
                                                   "bench_reproduce.json"))
     args = ap.parse_args(argv)
@@ -233,6 +237,9 @@ def main(argv=None):
     if os.path.isfile(args.out):
         with open(args.out) as fh:
             done = json.load(fh)["records"]
+    for other in filter(None, args.merge.split(",")):
+        with open(other) as fh:
+            done.update(json.load(fh)["records"])
     cache = os.path.splitext(args.out)[0] + "_cache"
     os.makedirs(cache, exist_ok=True)
     _ARGS.update(vars(args))
