@@ -27,7 +27,7 @@ Usage::
 
     python benchmarks/bench_reproduce.py [--models sparse,conv] [--seeds 3]
         [--n-train 8000] [--n-test 2000] [--epochs 20] [--batch-size 64]
-        [--n-train-conv N] [--no-conv-front] [--merge other.json]
+        [--n-train-conv N] [--no-conv-front] [--front-rows N] [--merge other.json]
         [--out benchmarks/results/bench_reproduce.json]
 """
 
@@ -154,6 +154,41 @@ def run_one(record_key, done, out, cache, model_name, seed, X_train, X_test, epo
         write_json(out, payload(done))
 
 
+def front_rows(record_key, done, out, cache, model_name, seed, X_train, epochs, batch_size,
+               n_rows, verbose):
+    """The full preset (with the conv front) on the first ``n_rows`` training rows.
+
+    The conv front costs minutes per row on a CPU core, so the study's
+    ``uae_reference`` on the conv AE may run without it (``--no-conv-front``);
+    this measures what the front changes on a few rows of the same model:
+    success, distortion and distance from the start, beside the same rows'
+    UAEs without it and their starts (from the study's cache).
+    """
+    key = f"{record_key}/front_rows"
+    if key in done:
+        return
+    original = make_model("reconstruction", model_name, X_train.shape[1], IMAGE_SHAPE, epochs,
+                          seed).fit(X_train)
+    X = X_train[:n_rows]
+    t0 = time.perf_counter()
+    gen = UAEGenerator(original, MinMaxMINE.reference(), prefit=True, batch_size=batch_size,
+                       random_state=seed, verbose=verbose).fit(X_train)
+    X_adv, info = gen.generate(X)
+    rec = {"rows": n_rows, "attack_seconds": time.perf_counter() - t0,
+           "with_front": {"success_rate": float(np.mean(info["success"])),
+                          **distortion(X_adv, X)}}
+    tag = f"{model_name}_s{seed}"
+    with np.load(os.path.join(cache, f"{tag}_start.npz")) as z:
+        starts = z["X_adv"][:n_rows]
+    rec["with_front"]["from_start"] = distortion(X_adv, starts)
+    with np.load(os.path.join(cache, f"{tag}_uae_reference.npz")) as z:
+        no_front, ok = z["X_adv"][:n_rows], z["success"][:n_rows]
+    rec["without_front"] = {"success_rate": float(np.mean(ok)), **distortion(no_front, X),
+                            "from_start": distortion(no_front, starts)}
+    done[key] = rec
+    write_json(out, payload(done))
+
+
 def summarize(done):
     """Per model: mean +- std per method, and paired tests under both protocols."""
     models = sorted({k.split("/")[0] for k in done})
@@ -225,6 +260,9 @@ def main(argv=None):
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--mnist-dir", default=DEFAULT_MNIST)
     ap.add_argument("--verbose", type=int, default=0)
+    ap.add_argument("--front-rows", type=int, default=0,
+                    help="after the study, attack this many training rows of each seed's conv "
+                         "AE with the full preset, conv front included")
     ap.add_argument("--merge", default="",
                     help="comma-separated JSON files of other runs whose records join --out's "
                          "(e.g. runs of the two models in two processes)")
@@ -252,6 +290,9 @@ def main(argv=None):
                     args.epochs, args.batch_size, args.verbose,
                     conv_front=not args.no_conv_front)
             print(f"{model} seed {seed}: {time.perf_counter() - t0:.0f} s", flush=True)
+            if args.front_rows and model == "conv":
+                front_rows(f"{model}/s{seed}", done, args.out, cache, model, seed, X_train,
+                           args.epochs, args.batch_size, args.front_rows, args.verbose)
     summary = summarize(done)
     for model, s in summary.items():
         print(f"\n{model} ({len(s['seeds'])} seeds): test MSE mean +- std")

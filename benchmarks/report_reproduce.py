@@ -1,0 +1,55 @@
+"""Print the tables of docs/results.md's "The paper's protocol" from bench_reproduce JSON.
+
+Usage::
+
+    python benchmarks/report_reproduce.py [benchmarks/results/bench_reproduce.json ...]
+"""
+
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _common import ROOT  # noqa: E402
+from bench_reproduce import AUGMENTED, METHODS, summarize  # noqa: E402
+
+
+def _p(p):
+    return "n/a" if p != p else (f"{p:.3f}" if p >= 0.001 else f"{p:.0e}")
+
+
+def main(paths):
+    records = {}
+    for path in paths or [os.path.join(ROOT, "benchmarks", "results", "bench_reproduce.json")]:
+        with open(path) as fh:
+            records.update(json.load(fh)["records"])
+    for model, s in summarize(records).items():
+        n = len(s["seeds"])
+        print(f"\n{model}: test reconstruction MSE over {n} seeds (mean +- std)\n")
+        print("| method | MSE | paper: vs `none` (E epochs) "
+              "| equal-step: vs `none_2x` (2E epochs) |")
+        print("|---|---|---|---|")
+        for m in METHODS:
+            row = f"| {m} | {s['mean'][m]:.5f} +- {s['std'][m]:.5f} |"
+            if m in AUGMENTED:
+                for protocol in ("paper", "equal_step"):
+                    v = s[protocol][m]
+                    row += (f" {v['diff_mean']:+.5f}, better in {v['better_in']}/{v['of']}, "
+                            f"p = {_p(v['p'])} |")
+            else:
+                row += " | |"
+            print(row)
+        print("\n| comparison | difference | better in | p |\n|---|---|---|---|")
+        for name, v in s["pairs"].items():
+            print(f"| {name} | {v['diff_mean']:+.5f} | {v['better_in']}/{n} | {_p(v['p'])} |")
+        print("\n| rows | success | mean Linf | mean L2 | from the start: Linf, L2 |")
+        print("|---|---|---|---|---|")
+        for m, a in s["attack"].items():
+            fs = a.get("from_start")
+            fs = f"{fs['linf_mean']:.4f}, {fs['l2_mean']:.3f}" if fs else ""
+            print(f"| {m} | {a['success_rate']:.3f} | {a['linf_mean']:.4f} | {a['l2_mean']:.3f} "
+                  f"| {fs} |")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
