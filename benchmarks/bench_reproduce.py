@@ -27,7 +27,7 @@ Usage::
 
     python benchmarks/bench_reproduce.py [--models sparse,conv] [--seeds 3]
         [--n-train 8000] [--n-test 2000] [--epochs 20] [--batch-size 64]
-        [--n-train-conv N] [--no-conv-front] [--front-rows N] [--merge other.json]
+        [--n-train-conv N] [--no-conv-front] [--front-rows N] [--merge other.json] [--cache DIR]
         [--out benchmarks/results/bench_reproduce.json]
 """
 
@@ -263,6 +263,8 @@ def main(argv=None):
     ap.add_argument("--front-rows", type=int, default=0,
                     help="after the study, attack this many training rows of each seed's conv "
                          "AE with the full preset, conv front included")
+    ap.add_argument("--cache", default=None,
+                    help="folder of the cached augmented rows (default: beside --out)")
     ap.add_argument("--merge", default="",
                     help="comma-separated JSON files of other runs whose records join --out's "
                          "(e.g. runs of the two models in two processes)")
@@ -278,7 +280,7 @@ def main(argv=None):
     for other in filter(None, args.merge.split(",")):
         with open(other) as fh:
             done.update(json.load(fh)["records"])
-    cache = os.path.splitext(args.out)[0] + "_cache"
+    cache = args.cache or os.path.splitext(args.out)[0] + "_cache"
     os.makedirs(cache, exist_ok=True)
     _ARGS.update(vars(args))
     for model in args.models.split(","):
