@@ -81,12 +81,16 @@ class Task:
 def _reconstruction_models():
     def make(module, **kw):
         def factory(n_features, image_shape, epochs, seed):
-            params = dict(module__hidden_units=64 if n_features <= 64 else 128)
+            params = dict(module__hidden_units=64 if n_features <= 64 else 128, lr=1e-2,
+                          batch_size=128)
             if module is ConvAutoencoder:
-                params = dict(module__input_shape=image_shape)
+                # the reference's recipe (BCE, Adadelta, batch 100): with MSE and Adam
+                # the conv AE collapses to the mean image on MNIST (test MSE 0.119
+                # against 0.017 at 1,000 rows and 20 epochs)
+                params = dict(module__input_shape=image_shape, criterion=torch.nn.BCELoss,
+                              optimizer=torch.optim.Adadelta, lr=1.0, batch_size=100)
             params.update(kw)
-            return AutoencoderNet(module, max_epochs=epochs, lr=1e-2, batch_size=128,
-                                  random_state=seed, **params)
+            return AutoencoderNet(module, max_epochs=epochs, random_state=seed, **params)
         return factory
 
     return {"sparse": make(SparseAutoencoder), "dense": make(DenseAutoencoder),
