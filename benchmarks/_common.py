@@ -47,6 +47,20 @@ def environment():
     }
 
 
+def portable(args):
+    """``vars(args)`` with paths relative to the repository root, as JSON records them.
+
+    A result file names the data and output it used without this machine's
+    absolute paths.
+    """
+    out = {}
+    for key, value in dict(args).items():
+        if isinstance(value, str) and os.path.isabs(value):
+            value = os.path.relpath(value, ROOT)
+        out[key] = value
+    return out
+
+
 def write_json(path, payload):
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     with open(path, "w") as fh:

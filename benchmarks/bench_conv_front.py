@@ -24,7 +24,7 @@ import time
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import ROOT, environment, write_json  # noqa: E402
+from _common import ROOT, environment, portable, write_json  # noqa: E402
 
 from sk_uae.mine import StatisticsNetworks  # noqa: E402
 
@@ -76,7 +76,7 @@ def main(argv=None):
         r["speedup_vs_composed_foreach"] = base / r["seconds_per_step"]
     per_row_attack = rows["direct_fused"]["seconds_per_row_step"] * 41 * 21
     print(f"a 40-iteration attack: about {per_row_attack:.0f} s per row on one core")
-    write_json(args.out, {"benchmark": "bench_conv_front", "args": vars(args),
+    write_json(args.out, {"benchmark": "bench_conv_front", "args": portable(vars(args)),
                           "environment": environment(), "variants": rows,
                           "attack_seconds_per_row_estimate": per_row_attack})
 

@@ -42,7 +42,7 @@ import torch
 from scipy import stats
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import DEFAULT_MNIST, ROOT, environment, write_json  # noqa: E402
+from _common import DEFAULT_MNIST, ROOT, environment, portable, write_json  # noqa: E402
 
 from sk_uae import UAEGenerator  # noqa: E402
 from sk_uae.attacks import MinMaxMINE  # noqa: E402
@@ -282,7 +282,7 @@ def main(argv=None):
             done.update(json.load(fh)["records"])
     cache = args.cache or os.path.splitext(args.out)[0] + "_cache"
     os.makedirs(cache, exist_ok=True)
-    _ARGS.update(vars(args))
+    _ARGS.update(portable(vars(args)))
     for model in args.models.split(","):
         n_train = args.n_train_conv if model == "conv" and args.n_train_conv else args.n_train
         for seed in range(args.first_seed, args.first_seed + args.seeds):
