@@ -10,7 +10,7 @@ from torch import nn
 from sk_uae import UAEGenerator
 from sk_uae.attacks import MinMaxMINE
 from sk_uae.attacks._minmax import glorot_limit, initial_delta
-from sk_uae.mine import StatisticsNetworks
+from sk_uae.mine import StatisticsNetworks, dv_lower_bound
 from sk_uae.models import AutoencoderNet, ConvAutoencoder, DenseAutoencoder
 from sk_uae.utils import seed_from_random_state
 
@@ -237,7 +237,6 @@ def test_conv_front_networks_update_as_torch_adam(dtype):
     for _ in range(4):
         nets.step(a, b, perm)
         opt.zero_grad()
-        from sk_uae.mine import dv_lower_bound
         dv_lower_bound(*nets.statistics(a, b, perm, params=params)).sum().backward()
         opt.step()
     tol = 1e-5 if dtype == torch.float32 else 1e-12

@@ -3,6 +3,11 @@
 from torch import nn
 
 
+def first_layer(module):
+    """The first ``Conv2d`` or ``Linear`` layer of ``module`` in registration order, or None."""
+    return next((m for m in module.modules() if isinstance(m, (nn.Conv2d, nn.Linear))), None)
+
+
 def first_layer_features(module):
     """Return ``fn(x) -> (B, K, p)``: the module's first-layer activations.
 
@@ -23,7 +28,7 @@ def first_layer_features(module):
     own = getattr(module, "first_layer_features", None)
     if own is not None:
         return own
-    first = next((m for m in module.modules() if isinstance(m, (nn.Conv2d, nn.Linear))), None)
+    first = first_layer(module)
     if first is None:
         raise ValueError(
             f"{type(module).__name__} has no Conv2d or Linear layer to take features from; "

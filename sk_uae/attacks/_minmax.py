@@ -7,7 +7,7 @@ import torch
 from torch import nn
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from .._nn.features import first_layer_features
+from .._nn.features import first_layer, first_layer_features
 from ..mine import (FeaturePairs, FusedStatisticsNetworks, RandomProjectionPairs,
                     StatisticsNetworks)
 from ..utils._docstring import fill_doc
@@ -222,9 +222,9 @@ def minmax_mine(
         Valid input range of ``x'`` (numbers, or tensors of the shape of
         ``x``: per element); ``None`` for unbounded data.
     init : {"zeros", "uniform", "glorot"}, default="zeros"
-        Start ``delta_0``: zero, a uniform draw
-        in the box, or the reference's Glorot-uniform draw; the random
-        starts are drawn per row and depend on the seed and the row only.
+        Start ``delta_0``: zero, a uniform draw in the box, or the
+        reference's Glorot-uniform draw; the random starts are drawn per row
+        and depend on the seed and the row only.
     seed : int, default=0
         Seed of all random draws (projections, ``delta_0``, MINE weights,
         shuffles).
@@ -443,9 +443,8 @@ class MinMaxMINE(_GoalMixin, _ObjectiveMixin, _BoxAttack):
         the first-layer maps when the pairs are ``"features"`` of a conv
         layer (reference: ``(16, 2)``; unused with random projections). It
         multiplies the networks' size: at ``(16, 2)`` on 28x28 maps each
-        branch has 6 million weights, so the attack is about a hundred
-        times slower than with dense branches. Trained with autograd
-        whatever ``mine_backend`` says.
+        branch has 6 million weights (timings on the performance page).
+        Trained with autograd whatever ``mine_backend`` says.
     n_pairs : int, default=64
         Number of random projections ``K`` (reference: 500).
     pair_dim : int, default=32
@@ -470,8 +469,8 @@ class MinMaxMINE(_GoalMixin, _ObjectiveMixin, _BoxAttack):
         times the cost.
     mine_backend : {"fused", "autograd"}, default="fused"
         How the statistics networks are trained (see :func:`minmax_mine`):
-        with written-out gradients (about 2x faster at the default sizes, 3x at
-        the reference's) or with autograd, the engine before the fused one.
+        with written-out gradients (faster; the performance page has the
+        figures) or with autograd, the engine before the fused one.
         The two agree to float rounding, which in float32 can change single
         examples.
 
@@ -667,10 +666,7 @@ class MinMaxMINE(_GoalMixin, _ObjectiveMixin, _BoxAttack):
 
 def _first_layer_is_conv(module):
     """Whether the first ``Conv2d`` or ``Linear`` layer of ``module`` is a ``Conv2d``."""
-    if module is None:
-        return False
-    first = next((m for m in module.modules() if isinstance(m, (nn.Conv2d, nn.Linear))), None)
-    return isinstance(first, nn.Conv2d)
+    return module is not None and isinstance(first_layer(module), nn.Conv2d)
 
 
 def _module_image_shape(module, n_features):

@@ -106,7 +106,8 @@ class StatisticsNetworks:
         self._v = [torch.zeros_like(w) for w in self.params]
         self._step = 0
         self._log_ma = None
-        self._fused_adam = None
+        self._fused_adam = None  # None: not tried yet (used with a conv front only)
+        self._state_step = torch.zeros((), dtype=torch.float32, device=device)
 
     # ------------------------------------------------------------------ layout
     @staticmethod
@@ -331,9 +332,6 @@ class StatisticsNetworks:
         if self.conv_front is not None and self._fused_adam is not False:
             # networks with a conv front are large (millions of weights each):
             # the fused kernel reads each tensor once instead of six times
-            if not hasattr(self, "_state_step"):
-                self._state_step = torch.zeros((), dtype=torch.float32,
-                                               device=self.params[0].device)
             self._fused_adam = fused_adam_ascent_(
                 self.params, list(grads), self._m, self._v, self._state_step, self._step,
                 lr=self.lr, betas=self.betas, eps=self.adam_eps,
