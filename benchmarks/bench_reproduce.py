@@ -20,8 +20,12 @@ perturbation matched to the reference UAEs' mean L-infinity);
 ``uae_reference`` (``MinMaxMINE.reference()``) and ``uae_default``
 (``MinMaxMINE()``).
 
-Every finished (model, seed, method) is written to the JSON at once and the
-UAEs to a cache folder beside it, so an interrupted run resumes.
+The steps of :class:`~sk_uae.UAEAugmenter` (fit, attack every row, retrain
+from scratch with seed + 1) are written out here so that the six methods of
+a seed share one first fit and their augmented rows can be kept: every
+finished (model, seed, method) is written to the JSON at once and the rows
+to a cache folder beside it, so an interrupted run resumes, and the UAEs'
+distance from their starts can be measured.
 
 Usage::
 
