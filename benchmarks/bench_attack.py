@@ -23,12 +23,19 @@ without the set-up, and the rate of the full 40-iteration attack is the
 batch over 40 such iterations (the cost of an iteration does not change
 along an attack). Torch uses one thread.
 
+``--baseline REV`` adds a third engine: the package as it was at git
+revision ``REV`` (exported with ``git archive`` into a temporary folder and
+imported first in its children), run with that revision's defaults, so that
+a speed-up can be stated against the code of an earlier day in the same
+run; both engines of today are then compared with it as well.
+
 ``--part loops`` runs the older comparison of the batched engine with a
 plain per-sample loop (``tests/reference_minmax.py``).
 
 Usage::
 
-    python benchmarks/bench_attack.py [--quick] [--datasets digits,mnist] [--out PATH]
+    python benchmarks/bench_attack.py [--quick] [--datasets digits,mnist] [--baseline REV]
+        [--out PATH]
 """
 
 import argparse
@@ -45,6 +52,7 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _common import DEFAULT_MNIST, ROOT, environment, load, sparse_ae, write_json  # noqa: E402
 
+import sk_uae  # noqa: E402
 from sk_uae.attacks import ReconstructionObjective, minmax_mine  # noqa: E402
 
 SIZES = {
@@ -86,7 +94,9 @@ def child(spec):
     torch.set_num_threads(1)
     X = torch.load(spec["rows"])[: spec["batch"]]
     objective = _objective(spec["model"], X.shape[1])
-    kw = dict(SIZES[spec["sizes"]], mine_backend=spec["backend"], seed=0)
+    kw = dict(SIZES[spec["sizes"]], seed=0)
+    if spec["backend"] != "baseline":  # the earlier revision runs with its own defaults
+        kw["mine_backend"] = spec["backend"]
     minmax_mine(X[:4], objective, max_iter=1, **kw)  # warm-up: kernels
     base = _rss_bytes()
     # one iteration, then the timed ones: their difference is the cost of an
@@ -97,14 +107,29 @@ def child(spec):
     print(json.dumps({"wall_seconds": wall, "one_iteration_wall_seconds": one,
                       "seconds_per_iteration": (wall - one) / (spec["iterations"] - 1),
                       "peak_rss_bytes": peak, "peak_above_start_bytes": max(0, peak - base),
-                      "success_rate": float(res.success.float().mean())}))
+                      "success_rate": float(res.success.float().mean()),
+                      # which package the child imported: the exported one for the baseline
+                      "exported_package": "baseline" in sk_uae.__file__.split(os.sep)}))
 
 
-def _run_child(spec):
+def _run_child(spec, baseline_dir=None):
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    if spec["backend"] == "baseline":
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [baseline_dir,
+                                                         env.get("PYTHONPATH")]))
     out = subprocess.run([sys.executable, os.path.abspath(__file__), "--child", json.dumps(spec)],
-                         capture_output=True, text=True, check=True,
-                         env={**os.environ, "OMP_NUM_THREADS": "1"})
+                         capture_output=True, text=True, check=True, env=env)
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def export_revision(rev, tmp):
+    """The package at git revision ``rev``, in a folder of ``tmp``; its path."""
+    folder = os.path.join(tmp, "baseline")
+    os.makedirs(folder)
+    archive = subprocess.run(["git", "-C", ROOT, "archive", rev, "sk_uae"], check=True,
+                             capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", folder], input=archive, check=True)
+    return folder
 
 
 def flops_per_sample(model_path, rows_path, sizes, n_features):
@@ -142,11 +167,12 @@ def bench_dataset(name, args, tmp, rate):
         repeats = args.repeats if sizes == "default" else 1
         for batch in args.batches:
             best = {}
+            engines = BACKENDS + (("baseline",) if args.baseline else ())
             for _ in range(repeats):
-                for backend in BACKENDS:  # side by side
+                for backend in engines:  # side by side
                     spec = dict(rows=rows_path, model=model_path, batch=batch, sizes=sizes,
                                 backend=backend, iterations=iterations)
-                    r = _run_child(spec)
+                    r = _run_child(spec, args.baseline_dir)
                     if (backend not in best or r["seconds_per_iteration"]
                             < best[backend]["seconds_per_iteration"]):
                         best[backend] = r
@@ -169,6 +195,13 @@ def bench_dataset(name, args, tmp, rate):
                   f", {100 * row['fused']['matmul_rate_fraction']:.1f} % of the matmul rate; "
                   f"peak +{row['fused']['peak_above_start_bytes'] / 2**20:.0f} MiB (autograd "
                   f"+{row['autograd']['peak_above_start_bytes'] / 2**20:.0f} MiB)", flush=True)
+            if args.baseline:
+                base = row["baseline"]["samples_per_second"]
+                row["speedup_over_baseline"] = row["fused"]["samples_per_second"] / base
+                row["autograd_over_baseline"] = row["autograd"]["samples_per_second"] / base
+                print(f"  baseline {args.baseline}: {base:8.2f} samples/s; fused "
+                      f"{row['speedup_over_baseline']:.2f}x, autograd "
+                      f"{row['autograd_over_baseline']:.2f}x of it", flush=True)
     return result
 
 
@@ -182,6 +215,8 @@ def main(argv=None):
     p.add_argument("--repeats", type=int, default=2)
     p.add_argument("--mnist-dir", default=DEFAULT_MNIST)
     p.add_argument("--part", choices=["engines", "loops"], default="engines")
+    p.add_argument("--baseline", default=None,
+                   help="git revision whose package runs beside the two engines")
     p.add_argument("--child", default=None, help=argparse.SUPPRESS)
     p.add_argument("--out", default=None)
     args = p.parse_args(argv)
@@ -201,7 +236,12 @@ def main(argv=None):
     print(f"measured float32 matmul rate (one thread, 1024^2): {rate / 1e9:.1f} GFLOP/s")
     payload = {"environment": environment(), "matmul_flops_per_second": rate,
                "full_attack_iterations": FULL_ITERATIONS, "sizes": SIZES, "datasets": {}}
+    if args.baseline:
+        payload["baseline"] = subprocess.run(
+            ["git", "-C", ROOT, "rev-parse", args.baseline], check=True, capture_output=True,
+            text=True).stdout.strip()
     with tempfile.TemporaryDirectory() as tmp:
+        args.baseline_dir = export_revision(args.baseline, tmp) if args.baseline else None
         for name in args.datasets.split(","):
             res = bench_dataset(name, args, tmp, rate)
             if res is not None:

@@ -33,9 +33,10 @@ import torch
 
 from ._networks import StatisticsNetworks, fused_adam_ascent_
 
-# working set of one group of networks in train(): about the size of an L3 share
-_GROUP_BYTES = 8 << 20
-_MAX_GROUP = 64
+# working set of one group of networks in train(), and the largest group: the
+# best of a sweep on the benchmark machine (the performance page)
+_GROUP_BYTES = 32 << 20
+_MAX_GROUP = 256
 
 
 class FusedStatisticsNetworks:
@@ -138,7 +139,7 @@ class FusedStatisticsNetworks:
     def _group_size(self, a):
         k, p = a.shape[1], a.shape[2]
         n_params = sum(w[0].numel() for w in self.theta)  # both branches
-        per_network = a.element_size() * (2 * k * p + 4 * n_params + 8 * self.hidden_sizes[-1] * k)
+        per_network = a.element_size() * (4 * k * p + 4 * n_params + 8 * self.hidden_sizes[-1] * k)
         return max(1, min(_MAX_GROUP, _GROUP_BYTES // per_network))
 
     # ----------------------------------------------------------------- forward
@@ -153,59 +154,82 @@ class FusedStatisticsNetworks:
             pt.append(torch.bmm(wt, pt[-1], out=out))
         return flat, pt, cs
 
-    def _forward(self, ps, ab, perm):
-        """The bound of every network; ``ab`` holds both sides' pairs, (2B, K, p)."""
+    def _forward(self, ps, ab, perm, abt=None):
+        """The bound of every network; ``ab`` holds both sides' pairs, (2B, K, p).
+
+        ``abt``, the same pairs transposed and contiguous (2B, p, K), makes
+        the first product about twice as fast; :meth:`train` keeps one per
+        group of networks.
+        """
         flat, pt, cs = self._compose(ps[:-1])
         w_out = ps[-1]
         n, h, k = w_out.shape[0], w_out.shape[1], ab.shape[1]
-        both = torch.baddbmm(cs[-1].unsqueeze(-1), pt[-1], ab.transpose(1, 2),
-                             out=self._buf("h", (2 * n, h, k))).view(n, 2, h, k)
+        if abt is None:
+            abt = ab.transpose(1, 2)
+        both = torch.bmm(pt[-1], abt, out=self._buf("h", (2 * n, h, k)))
+        both.add_(cs[-1].unsqueeze(-1))
+        both = both.view(n, 2, h, k)
         ha, hb = both[:, 0], both[:, 1]
-        shape = (n, h, k)
-        u = torch.add(ha, hb, out=self._buf("u", shape))
-        v = torch.add(ha, torch.index_select(hb, 2, perm, out=self._buf("hb_perm", shape)),
-                      out=self._buf("v", shape))
-        ru = u.clamp_(min=0)
-        rv = v.clamp_(min=0)
-        w_row = w_out.unsqueeze(1)
-        t_joint = torch.bmm(w_row, ru).squeeze(1)
-        t_marg = torch.bmm(w_row, rv).squeeze(1)
-        lse = torch.logsumexp(t_marg, 1)
+        # the joint (u) and the shuffled (v) pre-activations side by side, so
+        # that the elementwise steps and the output layer run once on both
+        uv = self._buf("uv", (n, h, 2 * k))
+        u, v = uv[..., :k], uv[..., k:]
+        torch.add(ha, hb, out=u)
+        torch.gather(hb, 2, perm.view(1, 1, k).expand(n, h, k), out=v).add_(ha)
+        r = uv.clamp_(min=0)
+        t = torch.bmm(w_out.unsqueeze(1), r).squeeze(1)
+        t_joint, t_marg = t[:, :k], t[:, k:]
+        # logsumexp, keeping exp(t - max) and its sum for the softmax of the backward
+        top = t_marg.amax(1, keepdim=True)
+        e = torch.exp(t_marg - top)
+        total = e.sum(1, keepdim=True)
+        lse = total.log().add_(top).squeeze(1)
         mi = t_joint.mean(1) - (lse - math.log(k))
-        return mi, (flat, pt, cs, ru, rv, t_marg, lse)
+        return mi, (flat, pt, cs, r, e, total, lse)
 
     # ---------------------------------------------------------------- backward
     def _back_compose(self, flat, pt, cs, g_pt, g_c, grads):
         # gradients of the layers (both branches) from those of the composed maps
         for layer in range(len(flat) // 2 - 1, 0, -1):
             wt = flat[2 * layer]
-            grads[2 * layer] = torch.baddbmm(
-                g_c.unsqueeze(-1) * cs[layer - 1].unsqueeze(1), g_pt,
-                pt[layer - 1].transpose(1, 2), out=self._buf(f"grad{2 * layer}", wt.shape))
+            grads[2 * layer] = torch.bmm(
+                g_pt, pt[layer - 1].transpose(1, 2),
+                out=self._buf(f"grad{2 * layer}", wt.shape)).addcmul_(
+                    g_c.unsqueeze(-1), cs[layer - 1].unsqueeze(1))
             grads[2 * layer + 1] = g_c
-            g_c = torch.bmm(g_c.unsqueeze(1), wt).squeeze(1)
+            # a vector times a small matrix: elementwise beats a batched product
+            g_c = (g_c.unsqueeze(-1) * wt).sum(1)
             shape = (wt.shape[0], wt.shape[2], g_pt.shape[2])
             name = "grad0" if layer == 1 else f"g_pt{layer}"
             g_pt = torch.bmm(wt.transpose(1, 2), g_pt, out=self._buf(name, shape))
         grads[0], grads[1] = g_pt, g_c
 
-    def _backward(self, ps, ab, perm, cache, scale=None):
-        """Gradients of the bound (shaped as ``ps``) and the bound's ``d/d(hb)``."""
-        flat, pt, cs, ru, rv, t_marg, lse = cache
-        n, h, k = ru.shape
-        soft = torch.exp(t_marg - lse.unsqueeze(1))
+    def _backward(self, ps, ab, perm, cache, scale=None, inverse=None):
+        """Gradients of the bound (shaped as ``ps``) and the bound's ``d/d(hb)``.
+
+        ``inverse`` is ``argsort(perm)``, computed here when not given.
+        """
+        flat, pt, cs, r, e, total, _ = cache
+        n, h, k = r.shape[0], r.shape[1], r.shape[2] // 2
+        soft = e / total
         if scale is not None:
             soft = soft * scale
-        g_out = ru.mean(2) - torch.bmm(rv, soft.unsqueeze(-1)).squeeze(-1)
-        w_col = ps[-1].unsqueeze(-1)
+        # d mi / d t over the joint and the shuffled statistics
+        g_t = self._buf("g_t", (n, 2 * k))
+        g_t[:, :k] = 1.0 / k
+        torch.neg(soft, out=g_t[:, k:])
+        g_t = g_t.unsqueeze(1)
+        g_out = (r * g_t).sum(2)
         # relu'(u) as sign(relu(u)), in place: comparisons that make boolean
         # masks are several times slower than arithmetic
-        g_u = ru.sign_().mul_(w_col / k)
-        g_v = rv.sign_().mul_(w_col).mul_(-soft.unsqueeze(1))
+        g_uv = r.sign_().mul_(ps[-1].unsqueeze(-1)).mul_(g_t)
+        g_u, g_v = g_uv[..., :k], g_uv[..., k:]
+        if inverse is None:
+            inverse = torch.argsort(perm)
         g_both = self._buf("g_h", (n, 2, h, k))
         g_ha, g_hb = g_both[:, 0], g_both[:, 1]
         torch.add(g_u, g_v, out=g_ha)
-        torch.add(g_u, g_v.index_select(2, torch.argsort(perm)), out=g_hb)
+        torch.gather(g_v, 2, inverse.view(1, 1, k).expand(n, h, k), out=g_hb).add_(g_u)
         g_flat = g_both.view(2 * n, h, k)
         grads = [None] * len(flat)
         self._back_compose(flat, pt, cs,
@@ -296,17 +320,23 @@ class FusedStatisticsNetworks:
         n = a.shape[0]
         size = self._group_size(a)
         last = []
+        if not torch.is_tensor(perms):
+            perms = torch.stack(list(perms))
+        inverses = torch.argsort(perms, dim=1)
+        k, p = a.shape[1], a.shape[2]
         with torch.no_grad():
-            both = torch.stack([a, b], 1)  # (B, 2, K, p): a group's rows are contiguous
+            # (B, 2, K, p): a group's rows are contiguous
+            both = torch.stack([a, b], 1, out=self._buf("ab", (n, 2, k, p)))
             for start in range(0, n, size):
                 rows = slice(start, min(start + size, n))
                 ps = [w[rows] for w in self.theta]
                 ms, vs = [m[rows] for m in self._m], [v[rows] for v in self._v]
-                ab = both[rows].view(-1, *a.shape[1:])
-                for j, perm in enumerate(perms):
-                    mi, cache = self._forward(ps, ab, perm)
+                ab = both[rows].view(-1, k, p)
+                abt = self._buf("abt", (ab.shape[0], p, k)).copy_(ab.transpose(1, 2))
+                for j in range(len(perms)):
+                    mi, cache = self._forward(ps, ab, perms[j], abt)
                     scale = self._bias_scale(cache, rows, first=self._step + j == 0)
-                    grads, _, _ = self._backward(ps, ab, perm, cache, scale)
+                    grads, _, _ = self._backward(ps, ab, perms[j], cache, scale, inverses[j])
                     self._adam(ps, grads, ms, vs, self._step + j + 1)
                 last.append(mi)
         self._step += len(perms)
@@ -316,8 +346,8 @@ class FusedStatisticsNetworks:
         # the MINE paper's correction: grad log E[e^T] -> grad E[e^T] / moving average
         if self.ma_rate is None:
             return None
-        t_marg, lse = cache[-2], cache[-1]
-        log_mean = lse - math.log(t_marg.shape[1])
+        e, lse = cache[-3], cache[-1]
+        log_mean = lse - math.log(e.shape[1])
         if self._log_ma is None:
             self._log_ma = torch.empty(self.n_networks, dtype=lse.dtype, device=lse.device)
         if first:

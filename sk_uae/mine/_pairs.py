@@ -36,11 +36,31 @@ class RandomProjectionPairs:
         matrix = torch.randn(n_features, n_pairs * pair_dim, generator=generator)
         self.matrix = (matrix / math.sqrt(pair_dim)).to(device=device, dtype=dtype)
 
+    @property
+    def matrix(self):
+        """The projections, shape (d, K * p): columns ``k p .. (k + 1) p`` map to pair ``k``."""
+        return self._matrix
+
+    @matrix.setter
+    def matrix(self, value):
+        self._matrix = value
+        # each projection minus the mean of its p columns: the centring of the
+        # projected vectors done once, in the weights, not on every batch
+        blocks = value.reshape(value.shape[0], self.n_pairs, self.pair_dim)
+        self._centred = (blocks - blocks.mean(-1, keepdim=True)).reshape(value.shape)
+
+    def _centred_pairs(self, x):
+        return (x @ self._centred).reshape(x.shape[0], self.n_pairs, self.pair_dim)
+
+    def _std(self, z):
+        # the biased std over the p entries, from a norm: torch's var_mean over
+        # a short last dimension is many times slower
+        norm = torch.linalg.vector_norm(z, dim=-1, keepdim=True)
+        return (norm * norm / self.pair_dim + 1e-12).sqrt()
+
     def __call__(self, x):
-        z = (x @ self.matrix).reshape(x.shape[0], self.n_pairs, self.pair_dim)
-        mean = z.mean(-1, keepdim=True)
-        std = torch.sqrt(z.var(-1, unbiased=False, keepdim=True) + 1e-12)
-        return (z - mean) / std
+        z = self._centred_pairs(x)
+        return z / self._std(z)
 
     def forward_for_backward(self, x):
         """The pairs of ``x`` without autograd, and what :meth:`backward` needs.
@@ -58,10 +78,9 @@ class RandomProjectionPairs:
             For :meth:`backward`.
         """
         with torch.no_grad():
-            z = (x @ self.matrix).reshape(x.shape[0], self.n_pairs, self.pair_dim)
-            var, mean = torch.var_mean(z, -1, unbiased=False, keepdim=True)
-            std = var.add_(1e-12).sqrt_()
-            y = z.sub_(mean).div_(std)  # in place: at the reference sizes z is 65 MB
+            z = self._centred_pairs(x)
+            std = self._std(z)
+            y = z.div_(std)  # in place: at the reference sizes z is 65 MB
         return y, (y, std)
 
     def backward(self, grad_pairs, cache):
@@ -80,10 +99,11 @@ class RandomProjectionPairs:
         """
         y, std = cache
         with torch.no_grad():
-            # standardisation: dz = (dy - mean(dy) - y * mean(dy * y)) / std
-            g = grad_pairs - grad_pairs.mean(-1, keepdim=True)
-            g.sub_(y * (grad_pairs * y).mean(-1, keepdim=True)).div_(std)
-            return g.reshape(g.shape[0], -1) @ self.matrix.T
+            # standardisation: dz = (dy - y * mean(dy * y)) / std; the centring's
+            # derivative is in the centred projections
+            dot = torch.linalg.vecdot(grad_pairs, y, dim=-1).unsqueeze(-1)
+            g = torch.addcmul(grad_pairs, y, dot, value=-1.0 / self.pair_dim).div_(std)
+            return g.reshape(g.shape[0], -1) @ self._centred.T
 
 
 class FeaturePairs:
