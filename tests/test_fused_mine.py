@@ -14,7 +14,8 @@ from sk_uae.mine import _fused
 
 # float32 kernels round differently in the two implementations; float64 does not
 TOL = {torch.float32: dict(atol=2e-6, rtol=1e-5), torch.float64: dict(atol=1e-12, rtol=1e-10)}
-HIDDEN = [(6, 4), (6,), (6, 5, 4), (32, 10)]
+# (70, 3): a first layer wider than 64 takes the batched product in the backward
+HIDDEN = [(6, 4), (6,), (6, 5, 4), (32, 10), (70, 3)]
 
 
 def _pair_of_networks(hidden, dtype, ma_rate=None, fused_adam=None, n=5, k=12, p=7, seed=1):

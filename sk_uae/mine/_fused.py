@@ -197,8 +197,12 @@ class FusedStatisticsNetworks:
                 out=self._buf(f"grad{2 * layer}", wt.shape)).addcmul_(
                     g_c.unsqueeze(-1), cs[layer - 1].unsqueeze(1))
             grads[2 * layer + 1] = g_c
-            # a vector times a small matrix: elementwise beats a batched product
-            g_c = (g_c.unsqueeze(-1) * wt).sum(1)
+            # a vector times a matrix: elementwise is faster for narrow matrices,
+            # a batched product for wide ones (the reference's 512 units)
+            if wt.shape[2] <= 64:
+                g_c = (g_c.unsqueeze(-1) * wt).sum(1)
+            else:
+                g_c = torch.bmm(g_c.unsqueeze(1), wt).squeeze(1)
             shape = (wt.shape[0], wt.shape[2], g_pt.shape[2])
             name = "grad0" if layer == 1 else f"g_pt{layer}"
             g_pt = torch.bmm(wt.transpose(1, 2), g_pt, out=self._buf(name, shape))
