@@ -95,6 +95,20 @@ def test_random_projection_pairs_are_standardised():
     assert torch.isfinite(pairs(torch.zeros(2, 20))).all()  # constant input: no NaN
 
 
+def test_random_projection_pairs_equal_standardised_projections():
+    # the centring lives in the weights; the pairs are still (z - mean) / std of z = x @ matrix
+    pairs = RandomProjectionPairs(20, n_pairs=6, pair_dim=9,
+                                  generator=torch.Generator().manual_seed(0))
+    pairs.matrix = pairs.matrix.to(torch.float64)  # reassigned, as the attack moves it
+    x = torch.rand(5, 20, dtype=torch.float64)
+    z = (x @ pairs.matrix).reshape(5, 6, 9)
+    mean, var = z.mean(-1, keepdim=True), z.var(-1, unbiased=False, keepdim=True)
+    want = (z - mean) / torch.sqrt(var + 1e-12)
+    torch.testing.assert_close(pairs(x), want, atol=1e-12, rtol=1e-10)
+    got, _ = pairs.forward_for_backward(x)
+    torch.testing.assert_close(got, want, atol=1e-12, rtol=1e-10)
+
+
 def test_feature_pairs_checks_shape():
     with pytest.raises(ValueError, match="n_pairs"):
         FeaturePairs(lambda x: x)(torch.zeros(2, 3))
