@@ -8,10 +8,15 @@ achieved FLOP rate with the device's measured dense matmul rate (float32,
 square products). On a GPU this is the figure of the scale issue; on a CPU it
 runs too (small batches), which checks the script.
 
+``--sizes default,reference`` runs the attack at the library's MINE sizes
+and at the reference code's (500 projections to 128 dimensions, widths
+(512, 10), MINE lr 1.5e-5), one row per (sizes, batch).
+
 Usage::
 
     python benchmarks/bench_device.py [--device cuda|cpu|auto] [--batches 256,1024,4096]
-        [--repeats 2] [--quick] [--out benchmarks/results/bench_device.json]
+        [--sizes default,reference] [--repeats 2] [--quick]
+        [--out benchmarks/results/bench_device.json]
 
 Rows are MNIST test images when the IDX files are at hand, otherwise random
 images in [0, 1] of the same size (the throughput does not depend on the
@@ -31,6 +36,11 @@ from _common import DEFAULT_MNIST, ROOT, environment, sparse_ae, write_json  # n
 
 from sk_uae.attacks import MinMaxMINE, ReconstructionObjective  # noqa: E402
 from sk_uae.utils import resolve_device  # noqa: E402
+
+
+SIZES = {"default": {},
+         "reference": dict(n_pairs=500, pair_dim=128, mine_hidden_sizes=(512, 10),
+                           mine_lr=1.5e-5)}
 
 
 def _sync(device):
@@ -75,12 +85,17 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--device", default="auto")
     p.add_argument("--batches", default=None, help="comma-separated batch sizes")
+    p.add_argument("--sizes", default="default", help="comma-separated: default, reference")
     p.add_argument("--repeats", type=int, default=2)
     p.add_argument("--quick", action="store_true", help="10 iterations, small batches")
     p.add_argument("--mnist-dir", default=DEFAULT_MNIST)
     p.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results",
                                                  "bench_device.json"))
     args = p.parse_args(argv)
+    unknown = set(args.sizes.split(",")) - set(SIZES)
+    if unknown:
+        p.error(f"--sizes: unknown {sorted(unknown)}; expected a comma-separated subset of "
+                f"{sorted(SIZES)}")
     device = torch.device(resolve_device(args.device))
     gpu = device.type == "cuda"
     default_batches = "256,1024,4096" if gpu else ("16,64" if args.quick else "64,256")
@@ -91,44 +106,53 @@ def main(argv=None):
     ae.fit(X[-2000:])
     module = ae.module_.eval()
     objective = ReconstructionObjective(lambda v: module(v)[0])
-    attack = (MinMaxMINE(max_iter=10) if args.quick else MinMaxMINE()).fit(X[-2000:])
     peak = matmul_rate(device, n=4096 if gpu else 1024, repeats=20 if gpu else 3)
     print(f"{device}: measured float32 matmul rate {peak / 1e12:.2f} TFLOP/s", flush=True)
 
-    rows = []
-    for batch in batches:
-        x = torch.as_tensor(X[:batch], device=device)
-        attack.run(x[: min(batch, 16)], objective, seed=0)  # warm-up (kernels, allocator)
-        flops = attack_flops(attack, objective, x, device)
-        if gpu:
-            torch.cuda.reset_peak_memory_stats(device)
-        _sync(device)
-        t0 = time.perf_counter()
-        for r in range(args.repeats):
-            res = attack.run(x, objective, seed=r)
-        _sync(device)
-        seconds = (time.perf_counter() - t0) / args.repeats
-        row = {"batch_size": batch, "seconds_per_batch": seconds,
-               "samples_per_second": batch / seconds, "flops_per_batch": flops,
-               "achieved_flops_per_second": flops / seconds,
-               "fraction_of_matmul_peak": flops / seconds / peak,
-               "success_rate": float(res.success.float().mean())}
-        if gpu:
-            row["peak_memory_mb"] = torch.cuda.max_memory_allocated(device) / 2**20
-        rows.append(row)
-        print(f"batch {batch}: {row['samples_per_second']:.1f} samples/s, "
-              f"{row['achieved_flops_per_second'] / 1e9:.1f} GFLOP/s "
-              f"({100 * row['fraction_of_matmul_peak']:.2f} % of the matmul rate)", flush=True)
+    rows, attacks = [], {}
+    for sizes in args.sizes.split(","):
+        kw = dict(SIZES[sizes], **({"max_iter": 10} if args.quick else {}))
+        attack = attacks[sizes] = MinMaxMINE(**kw).fit(X[-2000:])
+        for batch in batches:
+            x = torch.as_tensor(X[:batch], device=device)
+            attack.run(x[: min(batch, 16)], objective, seed=0)  # warm-up (kernels, allocator)
+            flops = attack_flops(attack, objective, x, device)
+            if gpu:
+                torch.cuda.reset_peak_memory_stats(device)
+            _sync(device)
+            t0 = time.perf_counter()
+            for r in range(args.repeats):
+                res = attack.run(x, objective, seed=r)
+            _sync(device)
+            seconds = (time.perf_counter() - t0) / args.repeats
+            row = {"sizes": sizes, "batch_size": batch, "seconds_per_batch": seconds,
+                   "samples_per_second": batch / seconds, "flops_per_batch": flops,
+                   "achieved_flops_per_second": flops / seconds,
+                   "fraction_of_matmul_peak": flops / seconds / peak,
+                   "success_rate": float(res.success.float().mean())}
+            if gpu:
+                row["peak_memory_mb"] = torch.cuda.max_memory_allocated(device) / 2**20
+            rows.append(row)
+            print(f"{sizes} batch {batch}: {row['samples_per_second']:.1f} samples/s, "
+                  f"{row['achieved_flops_per_second'] / 1e9:.1f} GFLOP/s "
+                  f"({100 * row['fraction_of_matmul_peak']:.2f} % of the matmul rate)",
+                  flush=True)
+            write_json(args.out, _payload(args, device, gpu, source, attacks, peak, rows))
 
+    write_json(args.out, _payload(args, device, gpu, source, attacks, peak, rows))
+
+
+def _payload(args, device, gpu, source, attacks, peak, rows):
     env = environment()
     if gpu:
         env["gpu"] = torch.cuda.get_device_name(device)
-    write_json(args.out, {
+    return {
         "environment": env, "device": str(device), "rows": source,
-        "model": "SparseAutoencoder(784 -> 128)", "attack": attack.get_params(),
+        "model": "SparseAutoencoder(784 -> 128)",
+        "attacks": {sizes: a.get_params() for sizes, a in attacks.items()},
         "matmul_flops_per_second": peak, "results": rows,
         "note": "flops counted by torch.utils.flop_counter (matmuls and convolutions only)",
-    })
+    }
 
 
 if __name__ == "__main__":
