@@ -99,7 +99,7 @@ def test_random_projection_pairs_equal_standardised_projections():
     # the centring lives in the weights; the pairs are still (z - mean) / std of z = x @ matrix
     pairs = RandomProjectionPairs(20, n_pairs=6, pair_dim=9,
                                   generator=torch.Generator().manual_seed(0))
-    pairs.matrix = pairs.matrix.to(torch.float64)  # reassigned, as the attack moves it
+    pairs.matrix = pairs.matrix.to(torch.float64)  # a reassigned matrix is centred again
     x = torch.rand(5, 20, dtype=torch.float64)
     z = (x @ pairs.matrix).reshape(5, 6, 9)
     mean, var = z.mean(-1, keepdim=True), z.var(-1, unbiased=False, keepdim=True)

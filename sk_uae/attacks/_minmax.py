@@ -30,12 +30,14 @@ class _Randomness:
     """
 
     def __init__(self, seed, n_features, *, random_projection, n_pairs, pair_dim,
-                 dtype=torch.float32):
+                 dtype=torch.float32, device="cpu"):
         self.generator = torch.Generator().manual_seed(int(seed))
         self.projection = None
         if random_projection:
+            # drawn on the CPU generator, centred in the attack's dtype on its device
             self.projection = RandomProjectionPairs(n_features, n_pairs, pair_dim,
-                                                    generator=self.generator, dtype=dtype)
+                                                    generator=self.generator, device=device,
+                                                    dtype=dtype)
 
     def mine_draws(self, pair_dim, n_pairs, hidden_sizes, n_phases, n_steps, conv_front=None):
         """Initial MINE weights and the shuffles, shape (n_phases, n_steps + 1, K)."""
@@ -265,10 +267,9 @@ def minmax_mine(
         raise ValueError("conv_front needs pairs from first-layer maps (feature_fn); "
                          "random projections are not maps.")
     rnd = _Randomness(seed, d, random_projection=feature_fn is None, n_pairs=n_pairs,
-                      pair_dim=pair_dim)
+                      pair_dim=pair_dim, dtype=dtype, device=dev)
     if feature_fn is None:
         pairs = rnd.projection
-        pairs.matrix = pairs.matrix.to(device=dev, dtype=dtype)
     else:
         pairs = FeaturePairs(feature_fn)
     with torch.no_grad():

@@ -38,19 +38,22 @@ class RandomProjectionPairs:
 
     @property
     def matrix(self):
-        """The projections, shape (d, K * p): columns ``k p .. (k + 1) p`` map to pair ``k``."""
+        """The projections, shape (d, K * p), columns ``k p .. (k + 1) p`` for pair ``k``.
+
+        Each projection is kept centred: its mean over its ``p`` columns is
+        removed when the matrix is set, which leaves the pairs unchanged (they
+        are centred anyway) and saves centring every batch.
+        """
         return self._matrix
 
     @matrix.setter
     def matrix(self, value):
-        self._matrix = value
-        # each projection minus the mean of its p columns: the centring of the
-        # projected vectors done once, in the weights, not on every batch
+        # one copy only: at the reference sizes the matrix is 200 MB
         blocks = value.reshape(value.shape[0], self.n_pairs, self.pair_dim)
-        self._centred = (blocks - blocks.mean(-1, keepdim=True)).reshape(value.shape)
+        self._matrix = (blocks - blocks.mean(-1, keepdim=True)).reshape(value.shape)
 
     def _centred_pairs(self, x):
-        return (x @ self._centred).reshape(x.shape[0], self.n_pairs, self.pair_dim)
+        return (x @ self._matrix).reshape(x.shape[0], self.n_pairs, self.pair_dim)
 
     def _std(self, z):
         # the biased std over the p entries, from a norm: torch's var_mean over
@@ -103,7 +106,7 @@ class RandomProjectionPairs:
             # derivative is in the centred projections
             dot = torch.linalg.vecdot(grad_pairs, y, dim=-1).unsqueeze(-1)
             g = torch.addcmul(grad_pairs, y, dot, value=-1.0 / self.pair_dim).div_(std)
-            return g.reshape(g.shape[0], -1) @ self._centred.T
+            return g.reshape(g.shape[0], -1) @ self._matrix.T
 
 
 class FeaturePairs:
