@@ -34,7 +34,7 @@ def _fused_gradients(nets, a, b, perm):
     ab = _fused._stack(a, b)
     with torch.no_grad():
         _, cache = nets._forward(nets.theta, ab, perm)
-        grads, _, _ = nets._backward(nets.theta, ab, perm, cache)
+        grads = nets._backward(nets.theta, ab, perm, cache)
     per_branch = grads[:-1]
 
     def canonical(w):
@@ -148,6 +148,72 @@ def test_group_major_training_equals_step_by_step(monkeypatch):
     for got, want in zip(fused.params, ref.params):
         torch.testing.assert_close(got, want.detach(), **TOL[torch.float64])
     assert fused.train(a, b, []) is None
+
+
+# ------------------------------------------------------------------- conv front
+
+FRONTS = [((3, 2, (5, 4)), (6, 2)), ((2, 3, (4, 4)), (5, 4, 2))]
+
+
+def _pair_with_front(front, hidden, dtype, ma_rate=None, n=3, k=7, seed=2):
+    g = torch.Generator().manual_seed(seed)
+    p = front[2][0] * front[2][1]
+    init = StatisticsNetworks.initial_parameters(p, hidden, generator=g, conv_front=front)
+    a = torch.randn(n, k, p, generator=g, dtype=dtype)
+    b = torch.randn(n, k, p, generator=g, dtype=dtype)
+    perms = [torch.randperm(k, generator=g) for _ in range(8)]
+    kw = dict(init=init, lr=1e-2, ma_rate=ma_rate, dtype=dtype, conv_front=front)
+    return (StatisticsNetworks(n, p, hidden, **kw), FusedStatisticsNetworks(n, p, hidden, **kw),
+            a, b, perms)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize("front, hidden", FRONTS, ids=str)
+def test_conv_front_gradient_equals_autograd(front, hidden, dtype):
+    ref, fused, a, b, perms = _pair_with_front(front, hidden, dtype)
+    mi = ref.estimate(a, b, perms[0])
+    expected = torch.autograd.grad(mi.sum(), ref.params)
+    got = _fused_gradients(fused, a, b, perms[0])
+    assert [g.shape for g in got] == [w.shape for w in expected]
+    for g, want in zip(got, expected):
+        torch.testing.assert_close(g, want, **TOL[dtype])
+    bb = b.clone().requires_grad_(True)
+    (want_b,) = torch.autograd.grad(ref.estimate(a, bb, perms[0]).sum(), bb)
+    got_mi, got_b = fused.estimate_and_grad(a, b, perms[0])
+    torch.testing.assert_close(got_mi, mi.detach(), **TOL[dtype])
+    torch.testing.assert_close(got_b, want_b, **TOL[dtype])
+
+
+@pytest.mark.parametrize("ma_rate", [None, 0.1])
+@pytest.mark.parametrize("front, hidden", FRONTS, ids=str)
+def test_conv_front_training_follows_the_autograd_networks(front, hidden, ma_rate):
+    ref, fused, a, b, perms = _pair_with_front(front, hidden, torch.float64, ma_rate=ma_rate)
+    last = fused.train(a, b, perms[:5])
+    for perm in perms[:5]:
+        last_ref = ref.step(a, b, perm)
+    torch.testing.assert_close(last, last_ref, **TOL[torch.float64])
+    for perm in perms[5:]:
+        torch.testing.assert_close(fused.step(a, b, perm), ref.step(a, b, perm),
+                                   **TOL[torch.float64])
+    for got, want in zip(fused.params, ref.params):
+        torch.testing.assert_close(got, want.detach(), **TOL[torch.float64])
+
+
+def test_conv_front_attacks_agree_with_the_autograd_engine():
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(6, 36, generator=g, dtype=torch.float64)
+    ae = LinearAE(36, 5, seed=0).double()
+    conv = torch.nn.Conv2d(1, 3, 3, padding=1).double()
+    feature_fn = lambda v: conv(v.view(-1, 1, 6, 6)).flatten(2)  # noqa: E731
+    kw = dict(eps=0.3, max_iter=6, n_mine_steps=3, mine_hidden_sizes=(8, 2), mine_lr=1e-2,
+              lr=0.05, seed=1, conv_front=(4, 2), image_shape=(1, 6, 6))
+    runs = {backend: minmax_mine(x, ReconstructionObjective(ae), feature_fn=feature_fn,
+                                 mine_backend=backend, **kw)
+            for backend in ("autograd", "fused")}
+    ref, got = runs["autograd"], runs["fused"]
+    torch.testing.assert_close(got.x_adv, ref.x_adv, atol=1e-10, rtol=0)
+    torch.testing.assert_close(got.mi, ref.mi, atol=1e-9, rtol=0)
+    assert torch.equal(got.success, ref.success)
 
 
 def _attack_case(objective_kind):

@@ -214,13 +214,15 @@ def test_conv_front_needs_maps(dense_ae, rows):
         _generator(dense_ae, MinMaxMINE(pairs="features", mine_conv_front=(16,))).fit(rows)
 
 
-def test_conv_front_attack_ignores_the_engine_choice(conv_ae, rows):
-    # networks with a conv front train with autograd whichever engine is asked for
+def test_conv_front_attack_engines_agree_in_float32(conv_ae, rows):
+    # both engines train the conv front (float64 agreement: test_fused_mine);
+    # here, through the estimator in float32, they agree to float32 rounding
     kw = dict(max_iter=2, n_mine_steps=2, mine_hidden_sizes=(8, 2), mine_conv_front=(3, 2))
     a, b = (_generator(conv_ae, MinMaxMINE.reference(mine_backend=e, **kw)).fit(rows)
             .generate(rows[:4]) for e in ("fused", "autograd"))
-    np.testing.assert_array_equal(a[0], b[0])
-    np.testing.assert_array_equal(a[1]["mi"], b[1]["mi"])
+    np.testing.assert_allclose(a[0], b[0], atol=1e-5, rtol=0)
+    np.testing.assert_allclose(a[1]["mi"], b[1]["mi"], atol=1e-6, rtol=1e-4)
+    np.testing.assert_array_equal(a[1]["success"], b[1]["success"])
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])

@@ -237,8 +237,7 @@ def minmax_mine(
         :class:`~sk_uae.mine.FusedStatisticsNetworks` (written-out gradients,
         one fused Adam update) or :class:`~sk_uae.mine.StatisticsNetworks`
         (autograd and a multi-tensor Adam: the reference the fused networks
-        are tested against). The results agree to float rounding. Networks
-        with a ``conv_front`` always train with autograd.
+        are tested against). The results agree to float rounding.
     image_shape : tuple (C, H, W), optional
         Image shape of the rows, for ``init="glorot"`` and for the map shape
         of the conv front (``None``: one square channel, or a tabular row,
@@ -281,11 +280,10 @@ def minmax_mine(
     theta0, perms = rnd.mine_draws(p, k, mine_hidden_sizes, max_iter + 1, n_mine_steps,
                                    conv_front=front)
     perms = perms.to(dev)
-    fused = mine_backend == "fused" and front is None
-    net_kw = {} if front is None else {"conv_front": front}
+    fused = mine_backend == "fused"
     nets = (FusedStatisticsNetworks if fused else StatisticsNetworks)(
         n, p, mine_hidden_sizes, init=theta0, lr=mine_lr, ma_rate=mine_ma_rate, device=dev,
-        dtype=dtype, **net_kw)
+        dtype=dtype, conv_front=front)
 
     ctx = objective.prepare(x, y)
     s = float(objective.mi_sign)
@@ -445,7 +443,6 @@ class MinMaxMINE(_GoalMixin, _ObjectiveMixin, _BoxAttack):
         layer (reference: ``(16, 2)``; unused with random projections). It
         multiplies the networks' size: at ``(16, 2)`` on 28x28 maps each
         branch has 6 million weights (timings on the performance page).
-        Trained with autograd whatever ``mine_backend`` says.
     n_pairs : int, default=64
         Number of random projections ``K`` (reference: 500).
     pair_dim : int, default=32

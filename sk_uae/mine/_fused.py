@@ -30,8 +30,9 @@ tested against.
 import math
 
 import torch
+import torch.nn.functional as F
 
-from ._networks import StatisticsNetworks, fused_adam_ascent_
+from ._networks import StatisticsNetworks, _check_front, fused_adam_ascent_
 
 # working set of one group of networks in train(), and the largest group: the
 # best of a sweep on the benchmark machine (the performance page)
@@ -77,11 +78,18 @@ class FusedStatisticsNetworks:
     fused_adam : bool or None, default=None
         Use torch's fused Adam kernel (``None``: when torch has one for this
         device and dtype); ``False`` runs torch's multi-tensor operations.
+    conv_front : tuple (filters, kernel, (height, width)), optional
+        The convolution before the dense layers of each branch, as in
+        :class:`StatisticsNetworks`. Behind it the dense layers are applied
+        in turn (the pairs are few and wide) and their products write into
+        buffers kept between steps: the gradient of a first layer is as
+        large as the layer, and a fresh tensor of that size is page-faulted
+        anew at every step.
     """
 
     def __init__(self, n_networks, in_dim, hidden_sizes=(32, 10), init=None, lr=1.5e-5,
                  betas=(0.9, 0.999), adam_eps=1e-8, ma_rate=None, device="cpu",
-                 dtype=torch.float32, generator=None, fused_adam=None):
+                 dtype=torch.float32, generator=None, fused_adam=None, conv_front=None):
         self.n_networks = n_networks
         self.in_dim = in_dim
         self.hidden_sizes = tuple(int(h) for h in hidden_sizes)
@@ -89,13 +97,14 @@ class FusedStatisticsNetworks:
         self.betas = betas
         self.adam_eps = adam_eps
         self.ma_rate = ma_rate
-        shapes = StatisticsNetworks.parameter_shapes(in_dim, self.hidden_sizes)
+        self.conv_front = _check_front(conv_front, in_dim)
+        shapes = StatisticsNetworks.parameter_shapes(in_dim, self.hidden_sizes, self.conv_front)
         if init is None:
-            init = StatisticsNetworks.initial_parameters(in_dim, self.hidden_sizes,
-                                                         generator=generator)
+            init = StatisticsNetworks.initial_parameters(
+                in_dim, self.hidden_sizes, generator=generator, conv_front=self.conv_front)
         parts = StatisticsNetworks.split(init.to(device=device, dtype=dtype), shapes)
         parts = [w.t() if w.dim() == 2 else w for w in parts]
-        n = 2 * len(self.hidden_sizes)
+        n = (len(shapes) - 1) // 2  # parameters per branch
         # a layer's parameters of the two branches side by side, (B, 2, ...):
         # one batched product serves both branches, and the rows of a group of
         # networks are one contiguous slice; matrices are stored transposed
@@ -154,6 +163,34 @@ class FusedStatisticsNetworks:
             pt.append(torch.bmm(wt, pt[-1], out=out))
         return flat, pt, cs
 
+    def _branches(self, ps, ab, abt):
+        """Both branches' last pre-activations, transposed: (2B, h, K), and a cache."""
+        if self.conv_front is not None:
+            return self._front_branches(ps, ab)
+        flat, pt, cs = self._compose(ps)
+        if abt is None:
+            abt = ab.transpose(1, 2)
+        h, k = pt[-1].shape[1], ab.shape[1]
+        both = torch.bmm(pt[-1], abt, out=self._buf("h", (ab.shape[0], h, k)))
+        return both.add_(cs[-1].unsqueeze(-1)), (flat, pt, cs)
+
+    def _front_branches(self, ps, ab):
+        # the convolution as one grouped convolution (pair index as its batch,
+        # network and branch as its groups), then the dense layers in turn
+        flat = [w.reshape(-1, *w.shape[2:]) for w in ps]
+        m, k = ab.shape[0], ab.shape[1]
+        filters, kernel, (rows, cols) = self.conv_front
+        maps = ab.view(m, k, rows, cols).transpose(0, 1)
+        out = F.conv2d(maps, flat[0].reshape(m * filters, 1, kernel, kernel),
+                       flat[1].reshape(m * filters), groups=m)
+        z = self._buf("z0", (m, k, out[0].numel() // m)).copy_(out.view(k, m, -1).transpose(0, 1))
+        zs = [z]
+        for layer, (wt, b) in enumerate(zip(flat[2::2], flat[3::2]), start=1):
+            out = self._buf(f"z{layer}", (m, k, wt.shape[1]))
+            zs.append(torch.baddbmm(b.unsqueeze(1), zs[-1], wt.transpose(1, 2), out=out))
+        both = self._buf("h", (m, zs[-1].shape[2], k)).copy_(zs[-1].transpose(1, 2))
+        return both, (flat, maps, zs)
+
     def _forward(self, ps, ab, perm, abt=None):
         """The bound of every network; ``ab`` holds both sides' pairs, (2B, K, p).
 
@@ -161,13 +198,9 @@ class FusedStatisticsNetworks:
         the first product about twice as fast; :meth:`train` keeps one per
         group of networks.
         """
-        flat, pt, cs = self._compose(ps[:-1])
+        both, branch = self._branches(ps[:-1], ab, abt)
         w_out = ps[-1]
         n, h, k = w_out.shape[0], w_out.shape[1], ab.shape[1]
-        if abt is None:
-            abt = ab.transpose(1, 2)
-        both = torch.bmm(pt[-1], abt, out=self._buf("h", (2 * n, h, k)))
-        both.add_(cs[-1].unsqueeze(-1))
         both = both.view(n, 2, h, k)
         ha, hb = both[:, 0], both[:, 1]
         # the joint (u) and the shuffled (v) pre-activations side by side, so
@@ -185,7 +218,7 @@ class FusedStatisticsNetworks:
         total = e.sum(1, keepdim=True)
         lse = total.log().add_(top).squeeze(1)
         mi = t_joint.mean(1) - (lse - math.log(k))
-        return mi, (flat, pt, cs, r, e, total, lse)
+        return mi, (branch, r, e, total, lse)
 
     # ---------------------------------------------------------------- backward
     def _back_compose(self, flat, pt, cs, g_pt, g_c, grads):
@@ -208,12 +241,12 @@ class FusedStatisticsNetworks:
             g_pt = torch.bmm(wt.transpose(1, 2), g_pt, out=self._buf(name, shape))
         grads[0], grads[1] = g_pt, g_c
 
-    def _backward(self, ps, ab, perm, cache, scale=None, inverse=None):
-        """Gradients of the bound (shaped as ``ps``) and the bound's ``d/d(hb)``.
+    def _head_backward(self, ps, perm, cache, scale=None, inverse=None):
+        """``d/d(both)`` of the bound, (B, 2, h, K), and the output weights' gradient.
 
         ``inverse`` is ``argsort(perm)``, computed here when not given.
         """
-        flat, pt, cs, r, e, total, _ = cache
+        _, r, e, total, _ = cache
         n, h, k = r.shape[0], r.shape[1], r.shape[2] // 2
         soft = e / total
         if scale is not None:
@@ -234,13 +267,48 @@ class FusedStatisticsNetworks:
         g_ha, g_hb = g_both[:, 0], g_both[:, 1]
         torch.add(g_u, g_v, out=g_ha)
         torch.gather(g_v, 2, inverse.view(1, 1, k).expand(n, h, k), out=g_hb).add_(g_u)
-        g_flat = g_both.view(2 * n, h, k)
+        return g_both, g_out
+
+    def _backward(self, ps, ab, perm, cache, scale=None, inverse=None):
+        """Gradients of the bound, shaped as ``ps``."""
+        g_both, g_out = self._head_backward(ps, perm, cache, scale, inverse)
+        n = g_both.shape[0]
+        g_flat = g_both.view(2 * n, *g_both.shape[2:])
+        if self.conv_front is not None:
+            grads = self._front_backward(cache[0], g_flat)
+        else:
+            flat, pt, cs = cache[0]
+            grads = [None] * len(flat)
+            g_p = torch.bmm(g_flat, ab, out=self._buf("g_p", (2 * n, g_flat.shape[1],
+                                                               ab.shape[2])))
+            self._back_compose(flat, pt, cs, g_p, g_flat.sum(2), grads)
+        return [g.view(n, 2, *g.shape[1:]) for g in grads] + [g_out]
+
+    def _front_backward(self, branch, g_flat, inputs=False):
+        # the dense layers in turn, then the convolution's weights (or, with
+        # ``inputs``, the gradient in the pairs instead of the parameters')
+        flat, maps, zs = branch
+        m, k = g_flat.shape[0], g_flat.shape[2]
         grads = [None] * len(flat)
-        self._back_compose(flat, pt, cs,
-                           torch.bmm(g_flat, ab, out=self._buf("g_p", (2 * n, h, ab.shape[2]))),
-                           g_flat.sum(2), grads)
-        grads = [g.view(n, 2, *g.shape[1:]) for g in grads] + [g_out]
-        return grads, g_hb, pt[-1].view(n, 2, *pt[-1].shape[1:])[:, 1]
+        g = g_flat.transpose(1, 2)
+        for layer in range(len(flat) // 2 - 1, 0, -1):
+            wt = flat[2 * layer]
+            if not inputs:
+                grads[2 * layer] = torch.bmm(g.transpose(1, 2), zs[layer - 1],
+                                             out=self._buf(f"grad{2 * layer}", wt.shape))
+                grads[2 * layer + 1] = g.sum(1)
+            g = torch.bmm(g, wt, out=self._buf(f"g_z{layer - 1}", zs[layer - 1].shape))
+        filters, kernel, (rows, cols) = self.conv_front
+        g_conv = g.view(m, k, -1).transpose(0, 1).reshape(k, m * filters, rows - kernel + 1,
+                                                         cols - kernel + 1)
+        weight = flat[0].reshape(m * filters, 1, kernel, kernel)
+        if inputs:
+            g_maps = torch.nn.grad.conv2d_input(maps.shape, weight, g_conv, groups=m)
+            return g_maps.transpose(0, 1).reshape(m, k, rows * cols)
+        grads[0] = torch.nn.grad.conv2d_weight(maps, weight.shape, g_conv,
+                                               groups=m).view(flat[0].shape)
+        grads[1] = g_conv.sum((0, 2, 3)).view(m, filters)
+        return grads
 
     # ---------------------------------------------------------------- estimates
     def estimate(self, a, b, perm):
@@ -279,8 +347,18 @@ class FusedStatisticsNetworks:
         with torch.no_grad():
             ab = _stack(a, b)
             mi, cache = self._forward(self.theta, ab, perm)
-            _, g_hb, pb_t = self._backward(self.theta, ab, perm, cache)
-            return mi, torch.bmm(g_hb.transpose(1, 2), pb_t)
+            g_both, _ = self._head_backward(self.theta, perm, cache)
+            if self.conv_front is not None:
+                # only the x' branch: its parameters' gradients are not needed
+                flat, maps, zs = cache[0]
+                n, k = g_both.shape[0], g_both.shape[3]
+                side = ([w.view(n, 2, *w.shape[1:])[:, 1] for w in flat],
+                        maps.view(k, n, 2, *maps.shape[2:])[:, :, 1],
+                        [z.view(n, 2, *z.shape[1:])[:, 1] for z in zs])
+                return mi, self._front_backward(side, g_both[:, 1], inputs=True)
+            _, pt, _ = cache[0]
+            pb_t = pt[-1].view(g_both.shape[0], 2, *pt[-1].shape[1:])[:, 1]
+            return mi, torch.bmm(g_both[:, 1].transpose(1, 2), pb_t)
 
     # ---------------------------------------------------------------- training
     def step(self, a, b, perm):
@@ -336,11 +414,13 @@ class FusedStatisticsNetworks:
                 ps = [w[rows] for w in self.theta]
                 ms, vs = [m[rows] for m in self._m], [v[rows] for v in self._v]
                 ab = both[rows].view(-1, k, p)
-                abt = self._buf("abt", (ab.shape[0], p, k)).copy_(ab.transpose(1, 2))
+                abt = None
+                if self.conv_front is None:
+                    abt = self._buf("abt", (ab.shape[0], p, k)).copy_(ab.transpose(1, 2))
                 for j in range(len(perms)):
                     mi, cache = self._forward(ps, ab, perms[j], abt)
                     scale = self._bias_scale(cache, rows, first=self._step + j == 0)
-                    grads, _, _ = self._backward(ps, ab, perms[j], cache, scale, inverses[j])
+                    grads = self._backward(ps, ab, perms[j], cache, scale, inverses[j])
                     self._adam(ps, grads, ms, vs, self._step + j + 1)
                 last.append(mi)
         self._step += len(perms)
