@@ -127,6 +127,30 @@ def test_pgd_loop_adds_no_host_syncs_per_iteration(small_clf, digits, count_host
     assert runs[0] == runs[1]
 
 
+def _conv_front_case(device="cpu", dtype=torch.float64):
+    """A tiny conv autoencoder, its first-layer maps as pairs, and the MinMax settings."""
+    torch.manual_seed(0)
+    conv = torch.nn.Conv2d(1, 3, 3, padding=1).to(device, dtype)
+    decoder = torch.nn.Linear(3 * 36, 36).to(device, dtype)
+
+    def features(v):
+        return conv(v.view(-1, 1, 6, 6)).flatten(2)
+
+    objective = ReconstructionObjective(lambda v: torch.sigmoid(decoder(features(v).flatten(1))))
+    x = torch.rand(6, 36, generator=torch.Generator().manual_seed(1), dtype=dtype).to(device)
+    kw = dict(feature_fn=features, n_mine_steps=2, mine_hidden_sizes=(8, 2), mine_lr=1e-2,
+              conv_front=(4, 2), image_shape=(1, 6, 6), seed=0)
+    return x, objective, kw
+
+
+@pytest.mark.parametrize("backend", ["fused", "autograd"])
+def test_conv_front_loop_adds_no_host_syncs_per_iteration(backend, count_host_syncs):
+    x, objective, kw = _conv_front_case()
+    runs = [count_host_syncs(lambda: minmax_mine(x, objective, max_iter=n, mine_backend=backend,
+                                                 **kw)) for n in (2, 5)]
+    assert runs[0] == runs[1]
+
+
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 
 
@@ -196,3 +220,15 @@ def test_reduced_precision_keeps_the_box_and_rechecks_successes(small_ae, digits
 def test_unknown_precision_is_named(small_ae, digits):
     with pytest.raises(ValueError, match="precision"):
         UAEGenerator(small_ae, prefit=True, precision="float8").fit(digits[0][:10])
+
+
+@needs_cuda
+@pytest.mark.parametrize("backend", ["fused", "autograd"])
+def test_cuda_conv_front_attack_agrees_with_cpu(backend):  # pragma: no cover - GPU only
+    runs = []
+    for device in ("cpu", "cuda"):
+        x, objective, kw = _conv_front_case(device)
+        runs.append(minmax_mine(x, objective, max_iter=4, mine_backend=backend, **kw))
+    cpu, gpu = runs
+    torch.testing.assert_close(gpu.x_adv.cpu(), cpu.x_adv, atol=1e-8, rtol=0)
+    torch.testing.assert_close(gpu.mi.cpu(), cpu.mi, atol=1e-8, rtol=0)

@@ -6,7 +6,9 @@ effect of each choice is on the performance page):
 
 * the forward pass and the gradient of the Donsker-Varadhan bound are a few
   batched matrix products, in closed form (the network is linear, linear,
-  sum of the branches, ReLU, linear);
+  sum of the branches, ReLU, linear); with a conv front the dense layers
+  are applied in turn and the convolution's gradients are torch's
+  (``torch.nn.grad``);
 * every per-sample matrix is stored transposed, so that every batched
   product writes rows of the long dimension (the ``K`` pairs, the pair
   width ``p``, the first hidden width): small products whose rows are only
