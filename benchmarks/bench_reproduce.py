@@ -31,7 +31,8 @@ Usage::
 
     python benchmarks/bench_reproduce.py [--models sparse,conv] [--seeds 3]
         [--n-train 8000] [--n-test 2000] [--epochs 20] [--batch-size 64]
-        [--n-train-conv N] [--no-conv-front] [--front-rows N] [--merge other.json] [--cache DIR]
+        [--n-train-conv N] [--no-conv-front] [--front-rows N] [--n-jobs J]
+        [--merge other.json] [--cache DIR]
         [--out benchmarks/results/bench_reproduce.json]
 """
 
@@ -158,37 +159,66 @@ def run_one(record_key, done, out, cache, model_name, seed, X_train, X_test, epo
         write_json(out, payload(done))
 
 
-def front_rows(record_key, done, out, cache, model_name, seed, X_train, epochs, batch_size,
-               n_rows, verbose):
+def front_rows(record_key, done, out, cache, model_name, seed, X_train, X_test, epochs,
+               batch_size, n_rows, verbose, n_jobs=None, shard_size=8):
     """The full preset (with the conv front) on the first ``n_rows`` training rows.
 
-    The conv front costs minutes per row on a CPU core, so the study's
-    ``uae_reference`` on the conv AE may run without it (``--no-conv-front``);
-    this measures what the front changes on a few rows of the same model:
-    success, distortion and distance from the start, beside the same rows'
-    UAEs without it and their starts (from the study's cache).
+    The conv front costs tens of seconds per row on a CPU core, so the
+    study's ``uae_reference`` on the conv AE may run without it
+    (``--no-conv-front``); this attacks ``n_rows`` rows of the same model
+    with the full preset and compares them with the same rows' UAEs
+    without it and with their starts (both recomputed for those rows when
+    the study's cache lacks them). The attack streams to the cache folder
+    shard by shard (``generate_to``), so an interrupted run resumes. When
+    ``n_rows`` covers every training row, a fresh model is also retrained
+    on the union and scored, as the study's methods are.
     """
     key = f"{record_key}/front_rows"
-    if key in done:
+    n_rows = min(n_rows, len(X_train))
+    if key in done and done[key]["rows"] == n_rows:
         return
-    original = make_model("reconstruction", model_name, X_train.shape[1], IMAGE_SHAPE, epochs,
-                          seed).fit(X_train)
+    tag = f"{model_name}_s{seed}"
+
+    def fresh(ep, s):
+        return make_model("reconstruction", model_name, X_train.shape[1], IMAGE_SHAPE, ep, s)
+
+    original = fresh(epochs, seed).fit(X_train)
     X = X_train[:n_rows]
+
+    def rows_of(method):  # the study's cached rows, or the same rows recomputed
+        path = os.path.join(cache, f"{tag}_{method}.npz")
+        if os.path.isfile(path):
+            with np.load(path) as z:
+                return z["X_adv"][:n_rows], z["success"][:n_rows]
+        gen = UAEGenerator(original, attack_for(method, None, conv_front=False), prefit=True,
+                           batch_size=256, random_state=seed).fit(X_train)
+        X_adv, info = gen.generate(X)
+        return X_adv, np.asarray(info["success"])
+
+    starts, _ = rows_of("start")
+    no_front, ok = rows_of("uae_reference")
     t0 = time.perf_counter()
     gen = UAEGenerator(original, MinMaxMINE.reference(), prefit=True, batch_size=batch_size,
-                       random_state=seed, verbose=verbose).fit(X_train)
-    X_adv, info = gen.generate(X)
-    rec = {"rows": n_rows, "attack_seconds": time.perf_counter() - t0,
+                       random_state=seed, verbose=verbose, n_jobs=n_jobs).fit(X_train)
+    X_adv, info = gen.generate_to(os.path.join(cache, f"{tag}_front_{n_rows}"), X,
+                                  shard_size=shard_size, return_info=True)
+    X_adv = np.asarray(X_adv)
+    rec = {"rows": n_rows, "attack_seconds": time.perf_counter() - t0, "n_jobs": n_jobs,
            "with_front": {"success_rate": float(np.mean(info["success"])),
-                          **distortion(X_adv, X)}}
-    tag = f"{model_name}_s{seed}"
-    with np.load(os.path.join(cache, f"{tag}_start.npz")) as z:
-        starts = z["X_adv"][:n_rows]
-    rec["with_front"]["from_start"] = distortion(X_adv, starts)
-    with np.load(os.path.join(cache, f"{tag}_uae_reference.npz")) as z:
-        no_front, ok = z["X_adv"][:n_rows], z["success"][:n_rows]
-    rec["without_front"] = {"success_rate": float(np.mean(ok)), **distortion(no_front, X),
-                            "from_start": distortion(no_front, starts)}
+                          **distortion(X_adv, X), "from_start": distortion(X_adv, starts),
+                          "from_no_front": distortion(X_adv, no_front)},
+           "without_front": {"success_rate": float(np.mean(ok)), **distortion(no_front, X),
+                             "from_start": distortion(no_front, starts)}}
+    if n_rows == len(X_train):
+        t1 = time.perf_counter()
+        final = fresh(epochs, seed + 1).fit(np.vstack([X_train, X_adv]).astype(np.float32))
+        rec["score"] = mse(final, X_test)
+        rec["retrain_seconds"] = time.perf_counter() - t1
+        # the same seed's study scores, for paired comparisons
+        rec["diff"] = {m: rec["score"] - done[f"{record_key}/{m}"]["score"]
+                       for m in ("none", "none_2x", "start", "uae_reference", "duplicate",
+                                 "noise")
+                       if f"{record_key}/{m}" in done}
     done[key] = rec
     write_json(out, payload(done))
 
@@ -266,7 +296,10 @@ def main(argv=None):
     ap.add_argument("--verbose", type=int, default=0)
     ap.add_argument("--front-rows", type=int, default=0,
                     help="after the study, attack this many training rows of each seed's conv "
-                         "AE with the full preset, conv front included")
+                         "AE with the full preset, conv front included (all of them: also "
+                         "retrain on the union and score)")
+    ap.add_argument("--n-jobs", type=int, default=None,
+                    help="worker processes of the conv-front attack (--front-rows)")
     ap.add_argument("--cache", default=None,
                     help="folder of the cached augmented rows (default: beside --out)")
     ap.add_argument("--merge", default="",
@@ -297,8 +330,12 @@ def main(argv=None):
                     conv_front=not args.no_conv_front)
             print(f"{model} seed {seed}: {time.perf_counter() - t0:.0f} s", flush=True)
             if args.front_rows and model == "conv":
+                t0 = time.perf_counter()
                 front_rows(f"{model}/s{seed}", done, args.out, cache, model, seed, X_train,
-                           args.epochs, args.batch_size, args.front_rows, args.verbose)
+                           X_test, args.epochs, args.batch_size, args.front_rows, args.verbose,
+                           n_jobs=args.n_jobs)
+                print(f"{model} seed {seed}, conv front: {time.perf_counter() - t0:.0f} s",
+                      flush=True)
     summary = summarize(done)
     for model, s in summary.items():
         print(f"\n{model} ({len(s['seeds'])} seeds): test MSE mean +- std")

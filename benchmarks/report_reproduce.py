@@ -49,6 +49,28 @@ def main(paths):
             fs = f"{fs['linf_mean']:.4f}, {fs['l2_mean']:.3f}" if fs else ""
             print(f"| {m} | {a['success_rate']:.3f} | {a['linf_mean']:.4f} | {a['l2_mean']:.3f} "
                   f"| {fs} |")
+    _front_rows(records)
+
+
+def _front_rows(records):
+    # the full preset (conv front included) on some or all rows of a seed
+    for key in sorted(k for k in records if k.endswith("/front_rows")):
+        r = records[key]
+        print(f"\n{key}: {r['rows']} rows, attack {r['attack_seconds']:.0f} s "
+              f"(n_jobs {r.get('n_jobs')})\n")
+        print("| UAEs | success | mean Linf | mean L2 | from the start: Linf, L2 |")
+        print("|---|---|---|---|---|")
+        for side in ("with_front", "without_front"):
+            a, fs = r[side], r[side]["from_start"]
+            print(f"| {side.replace('_', ' ')} | {a['success_rate']:.3f} | {a['linf_mean']:.4f} "
+                  f"| {a['l2_mean']:.3f} | {fs['linf_mean']:.4f}, {fs['l2_mean']:.3f} |")
+        if "from_no_front" in r["with_front"]:
+            d = r["with_front"]["from_no_front"]
+            print(f"\nwith against without the front: Linf {d['linf_mean']:.4f}, "
+                  f"L2 {d['l2_mean']:.3f}")
+        if "score" in r:
+            print(f"retrained on the union: test MSE {r['score']:.5f}; minus the same seed's "
+                  + ", ".join(f"{m} {v:+.5f}" for m, v in r["diff"].items()))
 
 
 if __name__ == "__main__":
