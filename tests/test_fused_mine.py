@@ -44,20 +44,26 @@ def _fused_gradients(nets, a, b, perm):
             + [grads[-1]])
 
 
+def _assert_gradients_equal_autograd(ref, fused, a, b, perm, dtype):
+    mi = ref.estimate(a, b, perm)
+    expected = torch.autograd.grad(mi.sum(), ref.params)
+    got = _fused_gradients(fused, a, b, perm)
+    assert [g.shape for g in got] == [w.shape for w in expected]
+    for g, want in zip(got, expected):
+        torch.testing.assert_close(g, want, **TOL[dtype])
+    # and the gradient in the x' side of the pairs, which the attack uses
+    bb = b.clone().requires_grad_(True)
+    (want_b,) = torch.autograd.grad(ref.estimate(a, bb, perm).sum(), bb)
+    got_mi, got_b = fused.estimate_and_grad(a, b, perm)
+    torch.testing.assert_close(got_mi, mi.detach(), **TOL[dtype])
+    torch.testing.assert_close(got_b, want_b, **TOL[dtype])
+
+
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["f32", "f64"])
 @pytest.mark.parametrize("hidden", HIDDEN, ids=str)
 def test_hand_written_gradient_equals_autograd(dtype, hidden):
     ref, fused, a, b, perms = _pair_of_networks(hidden, dtype)
-    mi = ref.estimate(a, b, perms[0])
-    expected = torch.autograd.grad(mi.sum(), ref.params)
-    for got, want in zip(_fused_gradients(fused, a, b, perms[0]), expected):
-        torch.testing.assert_close(got, want, **TOL[dtype])
-    # and the gradient in the x' side of the pairs, which the attack uses
-    bb = b.clone().requires_grad_(True)
-    (want_b,) = torch.autograd.grad(ref.estimate(a, bb, perms[0]).sum(), bb)
-    got_mi, got_b = fused.estimate_and_grad(a, b, perms[0])
-    torch.testing.assert_close(got_mi, mi.detach(), **TOL[dtype])
-    torch.testing.assert_close(got_b, want_b, **TOL[dtype])
+    _assert_gradients_equal_autograd(ref, fused, a, b, perms[0], dtype)
 
 
 def test_hand_written_gradient_equals_finite_differences():
@@ -171,17 +177,7 @@ def _pair_with_front(front, hidden, dtype, ma_rate=None, n=3, k=7, seed=2):
 @pytest.mark.parametrize("front, hidden", FRONTS, ids=str)
 def test_conv_front_gradient_equals_autograd(front, hidden, dtype):
     ref, fused, a, b, perms = _pair_with_front(front, hidden, dtype)
-    mi = ref.estimate(a, b, perms[0])
-    expected = torch.autograd.grad(mi.sum(), ref.params)
-    got = _fused_gradients(fused, a, b, perms[0])
-    assert [g.shape for g in got] == [w.shape for w in expected]
-    for g, want in zip(got, expected):
-        torch.testing.assert_close(g, want, **TOL[dtype])
-    bb = b.clone().requires_grad_(True)
-    (want_b,) = torch.autograd.grad(ref.estimate(a, bb, perms[0]).sum(), bb)
-    got_mi, got_b = fused.estimate_and_grad(a, b, perms[0])
-    torch.testing.assert_close(got_mi, mi.detach(), **TOL[dtype])
-    torch.testing.assert_close(got_b, want_b, **TOL[dtype])
+    _assert_gradients_equal_autograd(ref, fused, a, b, perms[0], dtype)
 
 
 @pytest.mark.parametrize("ma_rate", [None, 0.1])
