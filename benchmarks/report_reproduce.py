@@ -9,6 +9,9 @@ import json
 import os
 import sys
 
+import numpy as np
+from scipy import stats
+
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _common import ROOT  # noqa: E402
 from bench_reproduce import AUGMENTED, METHODS, summarize  # noqa: E402
@@ -71,6 +74,30 @@ def _front_rows(records):
         if "score" in r:
             print(f"retrained on the union: test MSE {r['score']:.5f}; minus the same seed's "
                   + ", ".join(f"{m} {v:+.5f}" for m, v in r["diff"].items()))
+    _front_paired(records)
+
+
+def _front_paired(records):
+    # paired over the seeds whose every training row was attacked with the front
+    by_model = {}
+    for key, r in records.items():
+        if key.endswith("/front_rows") and "diff" in r:
+            by_model.setdefault(key.split("/")[0], []).append(r)
+    for model, recs in sorted(by_model.items()):
+        n = len(recs)
+        print(f"\n{model}, with the conv front on every row, {n} seed(s): retrained MSE "
+              "minus the same seed's\n")
+        print("| method | difference (mean) | front better in | p |\n|---|---|---|---|")
+        for m in recs[0]["diff"]:
+            d = np.array([r["diff"][m] for r in recs if m in r["diff"]])
+            p = float(stats.ttest_1samp(d, 0.0).pvalue) if len(d) > 1 else float("nan")
+            print(f"| {m} | {d.mean():+.5f} | {(d < 0).sum()}/{len(d)} | {_p(p)} |")
+        print()
+        for side in ("with_front", "without_front"):
+            print(f"{side.replace('_', ' ')}: success "
+                  f"{np.mean([r[side]['success_rate'] for r in recs]):.3f}, Linf "
+                  f"{np.mean([r[side]['linf_mean'] for r in recs]):.4f}, from the start "
+                  f"{np.mean([r[side]['from_start']['linf_mean'] for r in recs]):.4f}")
 
 
 if __name__ == "__main__":
