@@ -1,4 +1,4 @@
-"""Throughput of the MinMax MINE engines: the fused one against the autograd reference.
+"""Throughput of the MinMax MINE engines: the native and fused ones against autograd.
 
 For digits and MNIST (when the IDX files are at hand), one fitted sparse
 autoencoder, at the default MINE sizes (``MinMaxMINE()``: 64 projections to 32
@@ -6,15 +6,18 @@ dims, widths (32, 10)) and at the reference's (500 projections to 128 dims,
 widths (512, 10), MINE lr 1.5e-5), at batch 64, 256 and 1024, measures in one
 run, side by side:
 
-* samples/s of ``minmax_mine(..., mine_backend="fused")`` and of
-  ``mine_backend="autograd"`` (the engine before the fused networks), and
-  their ratio;
+* samples/s of ``minmax_mine(..., mine_backend="native")`` (the compiled
+  MINE step), of ``mine_backend="fused"`` (the same written-out step in
+  torch) and of ``mine_backend="autograd"`` (the engine before the fused
+  networks), and their ratios;
 * the matmul FLOPs of one MinMax iteration per sample (counted by
-  ``torch.utils.flop_counter``, for each engine), and the share of the
-  machine's measured float32 matmul rate that the fused engine reaches;
+  ``torch.utils.flop_counter`` for the fused and autograd engines; the
+  native step does the fused one's arithmetic outside torch, where the
+  counter does not see it), and the share of the machine's measured
+  float32 matmul rate that each of the two written-out engines reaches;
 * the peak memory of each run above the process's memory before it.
 
-Every (data, sizes, batch, engine) runs in a fresh process, the two engines
+Every (data, sizes, batch, engine) runs in a fresh process, the engines
 one after the other, ``--repeats`` times at the default sizes (once at the
 reference's); the best time counts (the steadier figure on a shared
 machine). A run times one MinMax iteration and then ``--iterations`` (default
@@ -27,7 +30,7 @@ along an attack). Torch uses one thread.
 revision ``REV`` (exported with ``git archive`` into a temporary folder and
 imported first in its children), run with that revision's defaults, so that
 a speed-up can be stated against the code of an earlier day in the same
-run; both engines of today are then compared with it as well.
+run; the engines of today are then compared with it as well.
 
 ``--part loops`` runs the older comparison of the batched engine with a
 plain per-sample loop (``tests/reference_minmax.py``).
@@ -35,7 +38,7 @@ plain per-sample loop (``tests/reference_minmax.py``).
 Usage::
 
     python benchmarks/bench_attack.py [--quick] [--datasets digits,mnist] [--baseline REV]
-        [--out PATH]
+        [--engines autograd,fused,native] [--out PATH]
 """
 
 import argparse
@@ -60,7 +63,8 @@ SIZES = {
     "reference": dict(n_pairs=500, pair_dim=128, mine_hidden_sizes=(512, 10), mine_lr=1.5e-5),
 }
 FULL_ITERATIONS = 40
-BACKENDS = ("autograd", "fused")
+BACKENDS = ("autograd", "fused", "native")
+COUNTED = ("autograd", "fused")  # the engines whose FLOPs the counter sees
 
 
 def matmul_rate(n=1024, repeats=10):
@@ -130,7 +134,13 @@ def child(spec):
     one, _ = _timed(lambda: minmax_mine(X, objective, max_iter=1, **kw))
     wall, res = _timed(lambda: minmax_mine(X, objective, max_iter=spec["iterations"], **kw))
     peak = _peak_bytes()
-    print(json.dumps({"wall_seconds": wall, "one_iteration_wall_seconds": one,
+    native = None
+    if spec["backend"] == "native":  # did the compiled step run, or its torch fallback?
+        from sk_uae.mine import _native
+
+        native = _native.library() is not None
+    print(json.dumps({"wall_seconds": wall, "native_step_built": native,
+                      "one_iteration_wall_seconds": one,
                       "seconds_per_iteration": (wall - one) / (spec["iterations"] - 1),
                       "peak_rss_bytes": peak, "peak_above_start_bytes": max(0, peak - base),
                       "peak_reset": peak_reset,
@@ -166,7 +176,7 @@ def flops_per_sample(model_path, rows_path, sizes, n_features):
     X = torch.load(rows_path)[:4]
     objective = _objective(model_path, n_features)
     out = {}
-    for backend in BACKENDS:
+    for backend in COUNTED:
         counts = []
         for iterations in (1, 2):  # the difference is one iteration, without the set-up
             with FlopCounterMode(display=False) as counter:
@@ -194,7 +204,7 @@ def bench_dataset(name, args, tmp, rate):
         repeats = args.repeats if sizes == "default" else 1
         for batch in args.batches:
             best = {}
-            engines = BACKENDS + (("baseline",) if args.baseline else ())
+            engines = tuple(args.engines) + (("baseline",) if args.baseline else ())
             for _ in range(repeats):
                 for backend in engines:  # side by side
                     spec = dict(rows=rows_path, model=model_path, batch=batch, sizes=sizes,
@@ -212,23 +222,27 @@ def bench_dataset(name, args, tmp, rate):
                     **r,
                     "samples_per_second": batch / (per_iteration * FULL_ITERATIONS),
                     "matmul_rate_fraction": flops["fused"] * batch / per_iteration / rate}
-            row["speedup"] = (row["fused"]["samples_per_second"]
-                              / row["autograd"]["samples_per_second"])
-            result["runs"].append(row)
-            print(f"{name} {sizes:9s} batch {batch:5d}: autograd "
-                  f"{row['autograd']['samples_per_second']:8.2f} samples/s, fused "
-                  f"{row['fused']['samples_per_second']:8.2f} samples/s, "
-                  f"{row['speedup']:.2f}x; {flops['fused'] / 1e9:.3f} GFLOP per sample-iteration"
-                  f", {100 * row['fused']['matmul_rate_fraction']:.1f} % of the matmul rate; "
-                  f"peak +{row['fused']['peak_above_start_bytes'] / 2**20:.0f} MiB (autograd "
-                  f"+{row['autograd']['peak_above_start_bytes'] / 2**20:.0f} MiB)", flush=True)
+            rates = {e: row[e]["samples_per_second"] for e in engines}
+            # every engine against every other, measured in this run
+            row["ratios"] = {f"{a}/{b}": rates[a] / rates[b] for a in engines for b in engines
+                             if a != b}
+            if "fused" in rates and "autograd" in rates:
+                row["speedup"] = rates["fused"] / rates["autograd"]
+            line = ", ".join(f"{e} {rates[e]:8.2f}" for e in engines)
+            ratios = ", ".join(f"{k} {v:.2f}x" for k, v in row["ratios"].items()
+                               if k.split("/")[1] in ("autograd", "baseline")
+                               or k == "native/fused")
+            print(f"{name} {sizes:9s} batch {batch:5d}: samples/s {line}; {ratios}; "
+                  f"{flops['fused'] / 1e9:.3f} GFLOP per sample-iteration; peak MiB above "
+                  + ", ".join(f"{e} +{row[e]['peak_above_start_bytes'] / 2**20:.0f}"
+                              for e in engines), flush=True)
             if args.baseline:
-                base = row["baseline"]["samples_per_second"]
-                row["speedup_over_baseline"] = row["fused"]["samples_per_second"] / base
-                row["autograd_over_baseline"] = row["autograd"]["samples_per_second"] / base
-                print(f"  baseline {args.baseline}: {base:8.2f} samples/s; fused "
-                      f"{row['speedup_over_baseline']:.2f}x, autograd "
-                      f"{row['autograd_over_baseline']:.2f}x of it", flush=True)
+                base = rates["baseline"]
+                for e in args.engines:
+                    row[f"{e}_over_baseline"] = rates[e] / base
+                if "fused" in rates:
+                    row["speedup_over_baseline"] = rates["fused"] / base
+            result["runs"].append(row)
     return result
 
 
@@ -244,6 +258,8 @@ def main(argv=None):
     p.add_argument("--part", choices=["engines", "loops"], default="engines")
     p.add_argument("--baseline", default=None,
                    help="git revision whose package runs beside the two engines")
+    p.add_argument("--engines", default=",".join(BACKENDS),
+                   help="engines of today to run, side by side (autograd, fused, native)")
     p.add_argument("--child", default=None, help=argparse.SUPPRESS)
     p.add_argument("--out", default=None)
     args = p.parse_args(argv)
@@ -255,6 +271,9 @@ def main(argv=None):
 
         return loops(args)
     args.sizes = args.sizes.split(",")
+    args.engines = args.engines.split(",")
+    if not set(args.engines) <= set(BACKENDS):
+        p.error(f"--engines: expected some of {','.join(BACKENDS)}; got {args.engines}")
     args.batches = [int(b) for b in args.batches.split(",")]
     if args.quick:
         args.batches, args.repeats, args.iterations = args.batches[:1], 1, 2

@@ -26,7 +26,8 @@ def _pair_of_networks(hidden, dtype, ma_rate=None, fused_adam=None, n=5, k=12, p
     perms = [torch.randperm(k, generator=g) for _ in range(12)]
     kw = dict(init=init, lr=1e-2, ma_rate=ma_rate, dtype=dtype)
     return (StatisticsNetworks(n, p, hidden, **kw),
-            FusedStatisticsNetworks(n, p, hidden, fused_adam=fused_adam, **kw), a, b, perms)
+            FusedStatisticsNetworks(n, p, hidden, fused_adam=fused_adam, native=False, **kw),
+            a, b, perms)
 
 
 def _fused_gradients(nets, a, b, perm):
@@ -240,12 +241,13 @@ def test_whole_attacks_agree_with_the_autograd_engine(case):
                  mine_hidden_sizes=(6, 3), mine_lr=1e-2, lr=0.05, seed=3), **case}
     runs = {backend: minmax_mine(x, objective, y=y, feature_fn=feature_fn,
                                  mine_backend=backend, **kw)
-            for backend in ("autograd", "fused")}
-    ref, got = runs["autograd"], runs["fused"]
-    torch.testing.assert_close(got.x_adv, ref.x_adv, atol=1e-10, rtol=0)
-    torch.testing.assert_close(got.mi, ref.mi, atol=1e-9, rtol=0)
-    assert torch.equal(got.success, ref.success)
-    assert 0 < int(got.success.sum()) or case.get("n_mine_steps") == 0
+            for backend in ("autograd", "fused", "native")}
+    ref = runs["autograd"]
+    for got in (runs["fused"], runs["native"]):
+        torch.testing.assert_close(got.x_adv, ref.x_adv, atol=1e-10, rtol=0)
+        torch.testing.assert_close(got.mi, ref.mi, atol=1e-9, rtol=0)
+        assert torch.equal(got.success, ref.success)
+        assert 0 < int(got.success.sum()) or case.get("n_mine_steps") == 0
 
 
 def test_float32_attacks_agree_with_the_autograd_engine(small_ae, digits):
@@ -257,10 +259,11 @@ def test_float32_attacks_agree_with_the_autograd_engine(small_ae, digits):
     kw = dict(eps=0.3, max_iter=6, n_mine_steps=5, n_pairs=16, pair_dim=8,
               mine_hidden_sizes=(16, 4), seed=0)
     ref = minmax_mine(x, objective, mine_backend="autograd", **kw)
-    got = minmax_mine(x, objective, mine_backend="fused", **kw)
-    same = (got.x_adv - ref.x_adv).abs().amax(1) <= 1e-5
-    assert same.float().mean() >= 0.9
-    assert (got.success == ref.success).float().mean() >= 0.9
+    for backend in ("fused", "native"):
+        got = minmax_mine(x, objective, mine_backend=backend, **kw)
+        same = (got.x_adv - ref.x_adv).abs().amax(1) <= 1e-5
+        assert same.float().mean() >= 0.9
+        assert (got.success == ref.success).float().mean() >= 0.9
 
 
 def test_unknown_backend_is_named():
@@ -275,8 +278,9 @@ def test_estimate_mi_backends_agree(rng):
     X = rng.rand(20, 30)
     Y = X + 0.05 * rng.randn(*X.shape)
     kw = dict(n_steps=40, n_pairs=16, pair_dim=8, hidden_sizes=(16, 4), batch_size=7)
-    np.testing.assert_allclose(estimate_mi(X, Y, backend="fused", **kw),
-                               estimate_mi(X, Y, backend="autograd", **kw), atol=1e-4)
+    want = estimate_mi(X, Y, backend="autograd", **kw)
+    for backend in ("fused", "native"):
+        np.testing.assert_allclose(estimate_mi(X, Y, backend=backend, **kw), want, atol=1e-4)
 
 
 @pytest.mark.parametrize("pairs_kind", ["projection", "features"])
@@ -302,11 +306,13 @@ def test_the_attack_object_selects_the_engine(small_ae, digits):
 
     X = digits[0][:24]
     out = {}
-    for backend in ("autograd", "fused"):
+    for backend in ("autograd", "fused", "native"):
         gen = UAEGenerator(small_ae, fast_attack(mine_backend=backend), prefit=True,
                            random_state=0, precision="float64").fit(unit_rows(64))
         out[backend] = gen.generate(X)
-    np.testing.assert_allclose(out["fused"][0], out["autograd"][0], atol=1e-7, rtol=0)
-    np.testing.assert_array_equal(out["fused"][1]["success"], out["autograd"][1]["success"])
+    for backend in ("fused", "native"):
+        np.testing.assert_allclose(out[backend][0], out["autograd"][0], atol=1e-7, rtol=0)
+        np.testing.assert_array_equal(out[backend][1]["success"],
+                                      out["autograd"][1]["success"])
     with pytest.raises(ValueError, match="mine_backend"):
         UAEGenerator(small_ae, fast_attack(mine_backend="jax"), prefit=True).fit(X)

@@ -18,7 +18,10 @@ from ._random import row_uniform
 from ._search import BestKeeper, ConstSearch
 
 
-_BACKENDS = {"fused": FusedStatisticsNetworks, "autograd": StatisticsNetworks}
+# mine_backend -> (networks, their keyword arguments)
+_BACKENDS = {"native": (FusedStatisticsNetworks, {"native": None}),
+             "fused": (FusedStatisticsNetworks, {"native": False}),
+             "autograd": (StatisticsNetworks, {})}
 
 
 class _Randomness:
@@ -159,7 +162,7 @@ def minmax_mine(
     init="zeros",
     seed=0,
     callback=None,
-    mine_backend="fused",
+    mine_backend="native",
     image_shape=None,
     conv_front=None,
 ):
@@ -232,12 +235,15 @@ def minmax_mine(
         shuffles).
     callback : callable, optional
         Called as ``callback(t, c=..., f=..., mi=...)`` after each evaluation.
-    mine_backend : {"fused", "autograd"}, default="fused"
+    mine_backend : {"native", "fused", "autograd"}, default="native"
         How the statistics networks are trained:
-        :class:`~sk_uae.mine.FusedStatisticsNetworks` (written-out gradients,
-        one fused Adam update) or :class:`~sk_uae.mine.StatisticsNetworks`
-        (autograd and a multi-tensor Adam: the reference the fused networks
-        are tested against). The results agree to float rounding.
+        :class:`~sk_uae.mine.FusedStatisticsNetworks` with written-out
+        gradients, through its compiled step where that applies
+        (``"native"``: CPU, two dense layers per branch, no conv front, no
+        ``mine_ma_rate``, a C++ compiler; elsewhere as ``"fused"``) or in
+        torch only (``"fused"``), or :class:`~sk_uae.mine.StatisticsNetworks`
+        (autograd and a multi-tensor Adam: the reference the others are
+        tested against). The results agree to float rounding.
     image_shape : tuple (C, H, W), optional
         Image shape of the rows, for ``init="glorot"`` and for the map shape
         of the conv front (``None``: one square channel, or a tabular row,
@@ -280,10 +286,10 @@ def minmax_mine(
     theta0, perms = rnd.mine_draws(p, k, mine_hidden_sizes, max_iter + 1, n_mine_steps,
                                    conv_front=front)
     perms = perms.to(dev)
-    fused = mine_backend == "fused"
-    nets = (FusedStatisticsNetworks if fused else StatisticsNetworks)(
-        n, p, mine_hidden_sizes, init=theta0, lr=mine_lr, ma_rate=mine_ma_rate, device=dev,
-        dtype=dtype, conv_front=front)
+    networks, options = _BACKENDS[mine_backend]
+    fused = networks is FusedStatisticsNetworks
+    nets = networks(n, p, mine_hidden_sizes, init=theta0, lr=mine_lr, ma_rate=mine_ma_rate,
+                    device=dev, dtype=dtype, conv_front=front, **options)
 
     ctx = objective.prepare(x, y)
     s = float(objective.mi_sign)
@@ -465,12 +471,13 @@ class MinMaxMINE(_GoalMixin, _ObjectiveMixin, _BoxAttack):
         run and moved between runs by a Carlini-Wagner binary search from
         ``initial_const`` (the reference's supervised script: 9 steps); ``k``
         times the cost.
-    mine_backend : {"fused", "autograd"}, default="fused"
+    mine_backend : {"native", "fused", "autograd"}, default="native"
         How the statistics networks are trained (see :func:`minmax_mine`):
-        with written-out gradients (faster; the performance page has the
-        figures) or with autograd, the engine before the fused one.
-        The two agree to float rounding, which in float32 can change single
-        examples.
+        with written-out gradients, by a compiled step where it applies
+        (``"native"``, the fastest on CPUs) or in torch (``"fused"``), or with
+        autograd, the engine before the fused one (the performance page has
+        the figures). They agree to float rounding, which in float32 can
+        change single examples.
 
     See Also
     --------
@@ -542,7 +549,7 @@ class MinMaxMINE(_GoalMixin, _ObjectiveMixin, _BoxAttack):
         targeted=False,
         confidence=0.0,
         const_search_steps=0,
-        mine_backend="fused",
+        mine_backend="native",
         mine_conv_front=None,
     ):
         self.eps = eps

@@ -24,7 +24,7 @@ def estimate_mi(
     batch_size=256,
     random_state=0,
     device="cpu",
-    backend="fused",
+    backend="native",
 ):
     """Per-sample MI estimate between rows of ``X`` and of ``X_other``.
 
@@ -57,8 +57,10 @@ def estimate_mi(
     device : str or torch.device, default="cpu"
         Torch device of the computation: ``"cpu"``, ``"cuda"``,
         ``"cuda:<i>"`` or ``"auto"`` (CUDA when available, else the CPU).
-    backend : {"fused", "autograd"}, default="fused"
-        :class:`FusedStatisticsNetworks` (written-out gradients) or
+    backend : {"native", "fused", "autograd"}, default="native"
+        :class:`FusedStatisticsNetworks` (written-out gradients) through its
+        compiled step where that applies (``"native"``; elsewhere as
+        ``"fused"``) or in torch only (``"fused"``), or
         :class:`StatisticsNetworks` (autograd, the reference); the same
         estimates up to float rounding.
 
@@ -67,9 +69,11 @@ def estimate_mi(
     ndarray of shape (n_samples,)
     """
     device = resolve_device(device)
-    networks = {"fused": FusedStatisticsNetworks, "autograd": StatisticsNetworks}.get(backend)
-    if networks is None:
-        raise ValueError(f"backend={backend!r} is not known; expected 'fused' or 'autograd'.")
+    options = {"native": {"native": None}, "fused": {"native": False}, "autograd": {}}
+    if backend not in options:
+        raise ValueError(f"backend={backend!r} is not known; expected 'native', 'fused' or "
+                         "'autograd'.")
+    networks = StatisticsNetworks if backend == "autograd" else FusedStatisticsNetworks
     if isinstance(batch_size, bool) or not isinstance(batch_size, Integral) or batch_size < 1:
         raise ValueError(f"batch_size must be an int >= 1; got {batch_size!r}.")
     X = torch.as_tensor(np.asarray(X, dtype=np.float32))
@@ -87,8 +91,9 @@ def estimate_mi(
         perms = [torch.randperm(n_pairs, generator=g).to(device) for _ in range(n_steps + 1)]
         a = pairs(X[start : start + batch_size].to(device))
         b = pairs(X_other[start : start + batch_size].to(device))
-        nets = networks(a.shape[0], pair_dim, hidden_sizes, init=init, lr=lr, device=device)
-        if backend == "fused":
+        nets = networks(a.shape[0], pair_dim, hidden_sizes, init=init, lr=lr, device=device,
+                        **options[backend])
+        if backend != "autograd":
             nets.train(a, b, perms[:-1])
         else:
             for perm in perms[:-1]:

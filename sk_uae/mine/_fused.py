@@ -34,6 +34,7 @@ import math
 import torch
 import torch.nn.functional as F
 
+from . import _native
 from ._networks import StatisticsNetworks, _check_front, fused_adam_ascent_
 
 # working set of one group of networks in train(), and the largest group: the
@@ -87,11 +88,19 @@ class FusedStatisticsNetworks:
         buffers kept between steps: the gradient of a first layer is as
         large as the layer, and a fresh tensor of that size is page-faulted
         anew at every step.
+    native : bool or None, default=None
+        Run :meth:`train` with the compiled step (``_native.cpp``, built on
+        first use with the system's C++ compiler), which trains one network
+        at a time in the core's caches. ``None``: where it applies (CPU
+        tensors of float32 or float64, two dense layers per branch, no conv
+        front, ``ma_rate=None``) and it could be built; ``False``: never;
+        ``True``: raise where it cannot run.
     """
 
     def __init__(self, n_networks, in_dim, hidden_sizes=(32, 10), init=None, lr=1.5e-5,
                  betas=(0.9, 0.999), adam_eps=1e-8, ma_rate=None, device="cpu",
-                 dtype=torch.float32, generator=None, fused_adam=None, conv_front=None):
+                 dtype=torch.float32, generator=None, fused_adam=None, conv_front=None,
+                 native=None):
         self.n_networks = n_networks
         self.in_dim = in_dim
         self.hidden_sizes = tuple(int(h) for h in hidden_sizes)
@@ -120,6 +129,21 @@ class FusedStatisticsNetworks:
         self._fused_adam = fused_adam
         self._log_ma = None
         self._work = {}
+        self.native = self._native_applies() if native is not False else False
+        if native and not self.native:
+            raise ValueError(
+                "native=True: the compiled MINE step cannot run here; it needs CPU tensors of "
+                "float32 or float64, two dense layers per branch, no conv_front, ma_rate=None "
+                "and a C++ compiler (got device "
+                f"{self.theta[0].device}, dtype {self.theta[0].dtype}, hidden_sizes "
+                f"{self.hidden_sizes}, conv_front {self.conv_front}, ma_rate {self.ma_rate})."
+            )
+
+    def _native_applies(self):
+        w = self.theta[0]
+        return (w.device.type == "cpu" and w.dtype in (torch.float32, torch.float64)
+                and len(self.hidden_sizes) == 2 and self.conv_front is None
+                and self.ma_rate is None and _native.library() is not None)
 
     @property
     def params(self):
@@ -411,6 +435,12 @@ class FusedStatisticsNetworks:
         with torch.no_grad():
             # (B, 2, K, p): a group's rows are contiguous
             both = torch.stack([a, b], 1, out=self._buf("ab", (n, 2, k, p)))
+            if self.native:
+                mi = _native.train(both, self.theta, self._m, self._v, perms, inverses,
+                                   self._step + 1, (self.lr, *self.betas, self.adam_eps),
+                                   self.hidden_sizes)
+                self._step += len(perms)
+                return mi
             for start in range(0, n, size):
                 rows = slice(start, min(start + size, n))
                 ps = [w[rows] for w in self.theta]
