@@ -53,6 +53,19 @@ def test_gradient_equals_autograd(shape, dtype):
     torch.testing.assert_close(grad, want, **TOL[dtype])
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize("shape", SHAPES, ids=str)
+def test_gradient_in_the_pairs_equals_autograd(shape, dtype):
+    # what the attack uses: d mi / d b, through estimate_and_grad
+    ref, nets, a, b, perms = _networks(shape, dtype)
+    bb = b.clone().requires_grad_(True)
+    mi_ref = ref.estimate(a, bb, perms[0])
+    (want,) = torch.autograd.grad(mi_ref.sum(), bb)
+    mi, got = nets.estimate_and_grad(a, b, perms[0])
+    torch.testing.assert_close(mi, mi_ref.detach(), **TOL[dtype])
+    torch.testing.assert_close(got, want, **TOL[dtype])
+
+
 def test_gradient_equals_finite_differences():
     _, nets, a, b, perms = _networks((6, 3, (4, 3)), torch.float64, n=2)
     pairs = torch.stack([a, b], 1)

@@ -371,6 +371,10 @@ class FusedStatisticsNetworks:
             ``d mi / d b`` of every network (each depends on its own row only).
         """
         with torch.no_grad():
+            if self.native:
+                both = torch.stack([a, b], 1, out=self._buf("ab", (a.shape[0], 2, *a.shape[1:])))
+                return _native.bounds_and_grads(both, self.theta, perm, self.hidden_sizes,
+                                                in_pairs=True)
             ab = _stack(a, b)
             mi, cache = self._forward(self.theta, ab, perm)
             g_both, _ = self._head_backward(self.theta, perm, cache)

@@ -88,6 +88,55 @@ inline void comb(T* __restrict out, int n, const T* __restrict coef, int cs,
   }
 }
 
+// R rows at once, sharing every load of src: out[i][0:n] for i < R
+template <typename T, int R>
+inline void comb_block(T* __restrict out, int os, int n, const T* __restrict coef, int rs,
+                       int cs, const T* __restrict src, int ss, int count, const T* init) {
+  constexpr int V = 64 / sizeof(T);
+  int q0 = 0;
+  for (; q0 + 2 * V <= n; q0 += 2 * V) {
+    Vec<T> acc[R][2];
+#pragma GCC unroll 8
+    for (int i = 0; i < R; i++) acc[i][0] = acc[i][1] = (init ? init[i] : T(0)) - Vec<T>{};
+    for (int r = 0; r < count; r++) {
+      const T* s = src + r * ss + q0;
+      const Vec<T> s0 = load(s), s1 = load(s + V);
+#pragma GCC unroll 8
+      for (int i = 0; i < R; i++) {
+        const T w = coef[i * rs + r * cs];
+        acc[i][0] += w * s0;
+        acc[i][1] += w * s1;
+      }
+    }
+#pragma GCC unroll 8
+    for (int i = 0; i < R; i++) {
+      store(out + i * os + q0, acc[i][0]);
+      store(out + i * os + q0 + V, acc[i][1]);
+    }
+  }
+  if (q0 < n)  // the rest, one row at a time
+    for (int i = 0; i < R; i++)
+      comb<T>(out + i * os + q0, n - q0, coef + i * rs, cs, src + q0, ss, count,
+              init ? init[i] : T(0));
+}
+
+// rows i < n_rows: out[i * os + 0:n] = init[i] + sum_r coef[i * rs + r * cs] * src[r * ss + 0:n]
+// (init null: 0), in blocks of rows
+template <typename T>
+inline void comb_rows(T* __restrict out, int os, int n, const T* __restrict coef, int rs,
+                      int cs, const T* __restrict src, int ss, int count, const T* init,
+                      int n_rows) {
+  int i = 0;
+  for (; i + 4 <= n_rows; i += 4)
+    comb_block<T, 4>(out + i * os, os, n, coef + i * rs, rs, cs, src, ss, count,
+                     init ? init + i : nullptr);
+  for (; i + 2 <= n_rows; i += 2)
+    comb_block<T, 2>(out + i * os, os, n, coef + i * rs, rs, cs, src, ss, count,
+                     init ? init + i : nullptr);
+  for (; i < n_rows; i++)
+    comb<T>(out + i * os, n, coef + i * rs, cs, src, ss, count, init ? init[i] : T(0));
+}
+
 template <typename T>
 inline T dot(const T* __restrict a, const T* __restrict b, int n) {
   T acc = 0;
@@ -129,10 +178,12 @@ struct Work {
 };
 
 // One step of one network: returns the bound before the update; the gradient
-// is written into w.grad in the parameters' order (w1t, b1, w2t, b2, wout).
+// is written into w.grad in the parameters' order (w1t, b1, w2t, b2, wout),
+// or, with grad_b, the gradient in the x' side of the pairs (K, p) into
+// grad_b instead.
 template <typename T>
 T bound_and_grad(const Layout& d, const Net<T>& net, const T* x, Work<T>& w,
-                 const int64_t* perm, const int64_t* inverse) {
+                 const int32_t* perm, const int32_t* inverse, T* grad_b = nullptr) {
   const int K = d.K, p = d.p, h1 = d.h1, h2 = d.h2;
   for (int s = 0; s < 2; s++) {
     const T* w1t = net.w1t + s * h1 * p;
@@ -143,11 +194,9 @@ T bound_and_grad(const Layout& d, const Net<T>& net, const T* x, Work<T>& w,
     T* cs = w.c.data() + s * h2;
     T* hs = w.h.data() + s * h2 * K;
     const T* xt = w.xt.data() + s * p * K;
-    for (int i = 0; i < h2; i++) {
-      comb<T>(pt + i * p, p, w2t + i * h1, 1, w1t, p, h1, T(0));
-      cs[i] = b2[i] + dot<T>(w2t + i * h1, b1, h1);
-      comb<T>(hs + i * K, K, pt + i * p, 1, xt, K, p, cs[i]);
-    }
+    comb_rows<T>(pt, p, p, w2t, h1, 1, w1t, p, h1, nullptr, h2);
+    for (int i = 0; i < h2; i++) cs[i] = b2[i] + dot<T>(w2t + i * h1, b1, h1);
+    comb_rows<T>(hs, K, K, pt, p, 1, xt, K, p, cs, h2);
   }
   const T* ha = w.h.data();
   const T* hb = ha + h2 * K;
@@ -199,6 +248,11 @@ T bound_and_grad(const Layout& d, const Net<T>& net, const T* x, Work<T>& w,
     for (int k = 0; k < K; k++) ga[k] = r[k] + r[K + k];
     for (int k = 0; k < K; k++) gb[k] = r[k] + r[K + inverse[k]];
   }
+  if (grad_b != nullptr) {  // d mi / d b[k, :] = sum_i ghb[i, k] * P_b^T[i, :]
+    const T* pb = w.pt.data() + h2 * p;
+    comb_rows<T>(grad_b, p, p, ghb, 1, K, pb, p, h2, nullptr, K);
+    return mi;
+  }
   for (int s = 0; s < 2; s++) {
     const T* w1t = net.w1t + s * h1 * p;
     const T* b1 = net.b1 + s * h1;
@@ -215,20 +269,20 @@ T bound_and_grad(const Layout& d, const Net<T>& net, const T* x, Work<T>& w,
     const bool small = p * h1 <= 4096;
     T* w1 = w.w1.data();
     if (small)
-      for (int l = 0; l < h1; l++)
-        for (int j = 0; j < p; j++) w1[j * h1 + l] = w1t[l * p + j];
-    for (int i = 0; i < h2; i++) {
-      comb<T>(gp + i * p, p, gh + i * K, 1, xs, p, K, T(0));
-      gb2[i] = sum<T>(gh + i * K, K);
-      if (small) {
-        comb<T>(gw2t + i * h1, h1, gp + i * p, 1, w1, h1, p, T(0));
+      for (int j = 0; j < p; j++)
+        for (int l = 0; l < h1; l++) w1[j * h1 + l] = w1t[l * p + j];
+    comb_rows<T>(gp, p, p, gh, K, 1, xs, p, K, nullptr, h2);
+    for (int i = 0; i < h2; i++) gb2[i] = sum<T>(gh + i * K, K);
+    if (small) {
+      comb_rows<T>(gw2t, h1, h1, gp, p, 1, w1, h1, p, nullptr, h2);
+      for (int i = 0; i < h2; i++)
         for (int l = 0; l < h1; l++) gw2t[i * h1 + l] += gb2[i] * b1[l];
-      } else {
+    } else {
+      for (int i = 0; i < h2; i++)
         for (int l = 0; l < h1; l++)
           gw2t[i * h1 + l] = dot<T>(gp + i * p, w1t + l * p, p) + gb2[i] * b1[l];
-      }
     }
-    for (int l = 0; l < h1; l++) comb<T>(g_w1t + s * h1 * p + l * p, p, w2t + l, h1, gp, p, h2, T(0));
+    comb_rows<T>(g_w1t + s * h1 * p, p, p, w2t, 1, h1, gp, p, h2, nullptr, h1);
     comb<T>(g_b1 + s * h1, h1, gb2, 1, w2t, h1, h2, T(0));
   }
   return mi;
@@ -262,25 +316,33 @@ int n_params_of(const Layout& d) {
   return 2 * d.h1 * d.p + 2 * d.h1 + 2 * d.h2 * d.h1 + 2 * d.h2 + d.h2;
 }
 
-// the bound and its gradient (flat, in the parameters' order) of every network
+// the bound of every network and its gradient: with pairs_grad, in the x'
+// side of the pairs, (K, p) per network; else in the parameters (flat, in
+// their order)
 template <typename T>
 void bounds_and_grads(int64_t n_networks, const int* dims, const T* pairs, T* const* params,
-                      const int64_t* perm, const int64_t* inverse, T* mi_out, T* grad_out) {
+                      const int32_t* perm, const int32_t* inverse, T* mi_out, T* grad_out,
+                      bool pairs_grad) {
   const Layout d{dims[0], dims[1], dims[2], dims[3]};
   const int n_params = n_params_of<T>(d);
   Work<T> w(d, n_params);
   for (int64_t i = 0; i < n_networks; i++) {
     const T* x = pairs + i * 2 * d.K * d.p;
     transpose_pairs<T>(d, x, w);
-    mi_out[i] = bound_and_grad<T>(d, net_at<T>(params, d, i), x, w, perm, inverse);
+    const Net<T> net = net_at<T>(params, d, i);
+    if (pairs_grad) {
+      mi_out[i] = bound_and_grad<T>(d, net, x, w, perm, inverse, grad_out + i * d.K * d.p);
+      continue;
+    }
+    mi_out[i] = bound_and_grad<T>(d, net, x, w, perm, inverse);
     for (int q = 0; q < n_params; q++) grad_out[i * n_params + q] = w.grad[q];
   }
 }
 
 template <typename T>
 void train_range(int64_t begin, int64_t end, const Layout& d, const T* pairs, T* const* params,
-                 T* const* ms, T* const* vs, int64_t n_steps, const int64_t* perms,
-                 const int64_t* inverses, int64_t first_step, const double* hyper, T* mi_out) {
+                 T* const* ms, T* const* vs, int64_t n_steps, const int32_t* perms,
+                 const int32_t* inverses, int64_t first_step, const double* hyper, T* mi_out) {
   const int sizes[5] = {2 * d.h1 * d.p, 2 * d.h1, 2 * d.h2 * d.h1, 2 * d.h2, d.h2};
   const int n_params = n_params_of<T>(d);
   const T lr = T(hyper[0]), beta1 = T(hyper[1]), beta2 = T(hyper[2]), eps = T(hyper[3]);
@@ -312,7 +374,7 @@ void train_range(int64_t begin, int64_t end, const Layout& d, const T* pairs, T*
 // every network's result is the same for any number of threads
 template <typename T>
 void train(int64_t n_networks, const int* dims, const T* pairs, T* const* params, T* const* ms,
-           T* const* vs, int64_t n_steps, const int64_t* perms, const int64_t* inverses,
+           T* const* vs, int64_t n_steps, const int32_t* perms, const int32_t* inverses,
            int64_t first_step, const double* hyper, T* mi_out, int n_threads) {
   const Layout d{dims[0], dims[1], dims[2], dims[3]};
   const int64_t n_workers = std::max<int64_t>(1, std::min<int64_t>(n_threads, n_networks));
@@ -330,8 +392,8 @@ void train(int64_t n_networks, const int* dims, const T* pairs, T* const* params
 
 extern "C" {
 void sk_uae_train_f32(int64_t n, const int* dims, const float* pairs, float* const* params,
-                      float* const* ms, float* const* vs, int64_t n_steps, const int64_t* perms,
-                      const int64_t* inverses, int64_t first_step, const double* hyper,
+                      float* const* ms, float* const* vs, int64_t n_steps, const int32_t* perms,
+                      const int32_t* inverses, int64_t first_step, const double* hyper,
                       float* mi_out, int n_threads) {
   train<float>(n, dims, pairs, params, ms, vs, n_steps, perms, inverses, first_step, hyper,
                mi_out, n_threads);
@@ -339,21 +401,23 @@ void sk_uae_train_f32(int64_t n, const int* dims, const float* pairs, float* con
 
 void sk_uae_train_f64(int64_t n, const int* dims, const double* pairs, double* const* params,
                       double* const* ms, double* const* vs, int64_t n_steps,
-                      const int64_t* perms, const int64_t* inverses, int64_t first_step,
+                      const int32_t* perms, const int32_t* inverses, int64_t first_step,
                       const double* hyper, double* mi_out, int n_threads) {
   train<double>(n, dims, pairs, params, ms, vs, n_steps, perms, inverses, first_step, hyper,
                 mi_out, n_threads);
 }
 
 void sk_uae_grad_f32(int64_t n, const int* dims, const float* pairs, float* const* params,
-                     const int64_t* perm, const int64_t* inverse, float* mi_out,
-                     float* grad_out) {
-  bounds_and_grads<float>(n, dims, pairs, params, perm, inverse, mi_out, grad_out);
+                     const int32_t* perm, const int32_t* inverse, float* mi_out,
+                     float* grad_out, int pairs_grad) {
+  bounds_and_grads<float>(n, dims, pairs, params, perm, inverse, mi_out, grad_out,
+                          pairs_grad != 0);
 }
 
 void sk_uae_grad_f64(int64_t n, const int* dims, const double* pairs, double* const* params,
-                     const int64_t* perm, const int64_t* inverse, double* mi_out,
-                     double* grad_out) {
-  bounds_and_grads<double>(n, dims, pairs, params, perm, inverse, mi_out, grad_out);
+                     const int32_t* perm, const int32_t* inverse, double* mi_out,
+                     double* grad_out, int pairs_grad) {
+  bounds_and_grads<double>(n, dims, pairs, params, perm, inverse, mi_out, grad_out,
+                           pairs_grad != 0);
 }
 }

@@ -95,7 +95,7 @@ def library():
     for name in ("sk_uae_grad_f32", "sk_uae_grad_f64"):
         fn = getattr(lib, name)
         fn.restype = None
-        fn.argtypes = [ctypes.c_int64] + [ctypes.c_void_p] * 7
+        fn.argtypes = [ctypes.c_int64] + [ctypes.c_void_p] * 7 + [ctypes.c_int]
     _library = lib
     return lib
 
@@ -116,8 +116,8 @@ def train(pairs, params, ms, vs, perms, inverses, first_step, hyper, hidden_size
     fn = lib.sk_uae_train_f32 if pairs.dtype == torch.float32 else lib.sk_uae_train_f64
     dims = (ctypes.c_int * 4)(k, p, *hidden_sizes)
     hyper = (ctypes.c_double * 4)(*hyper)
-    perms = perms.to(torch.int64).contiguous()
-    inverses = inverses.to(torch.int64).contiguous()
+    perms = perms.to(torch.int32).contiguous()
+    inverses = inverses.to(torch.int32).contiguous()
     mi = pairs.new_empty(n)
     fn(n, dims, pairs.data_ptr(), _pointers(params), _pointers(ms), _pointers(vs),
        perms.shape[0], perms.data_ptr(), inverses.data_ptr(), first_step, hyper, mi.data_ptr(),
@@ -125,20 +125,25 @@ def train(pairs, params, ms, vs, perms, inverses, first_step, hyper, hidden_size
     return mi
 
 
-def bounds_and_grads(pairs, params, perm, hidden_sizes):
-    """The bound of every network and its gradient, flat per network: (B,), (B, P).
+def bounds_and_grads(pairs, params, perm, hidden_sizes, in_pairs=False):
+    """The bound of every network, (B,), and its gradient.
 
-    The gradient's columns follow the five parameter tensors in order, each
-    network's slice of them flattened; the tests compare it with autograd.
+    With ``in_pairs``, the gradient in the ``x'`` side of the pairs, (B, K, p)
+    (what the attack needs); otherwise in the parameters, flat per network,
+    (B, P): the five parameter tensors in order, each network's slice of them
+    flattened (the tests compare it with autograd).
     """
     lib = library()
     n, _, k, p = pairs.shape
     fn = lib.sk_uae_grad_f32 if pairs.dtype == torch.float32 else lib.sk_uae_grad_f64
     dims = (ctypes.c_int * 4)(k, p, *hidden_sizes)
-    perm = perm.to(torch.int64).contiguous()
-    inverse = torch.argsort(perm)
+    perm = perm.to(torch.int32).contiguous()
+    inverse = torch.argsort(perm).to(torch.int32)
     mi = pairs.new_empty(n)
-    grad = pairs.new_empty(n, sum(w[0].numel() for w in params))
+    if in_pairs:
+        grad = pairs.new_empty(n, k, p)
+    else:
+        grad = pairs.new_empty(n, sum(w[0].numel() for w in params))
     fn(n, dims, pairs.data_ptr(), _pointers(params), perm.data_ptr(), inverse.data_ptr(),
-       mi.data_ptr(), grad.data_ptr())
+       mi.data_ptr(), grad.data_ptr(), int(in_pairs))
     return mi, grad
