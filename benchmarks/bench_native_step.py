@@ -1,0 +1,128 @@
+"""The compiled MINE step against the torch one, side by side in one process.
+
+Times what the attack calls once per MinMax iteration, for one batch of
+statistics networks: ``train`` (20 Adam steps) and ``estimate_and_grad`` (the
+bound and its gradient in the ``x'`` pairs), with
+``FusedStatisticsNetworks(native=True)`` and ``native=False`` on the same
+pairs and weights, alternating, best of ``--repeats``; one torch thread, and
+the compiled step also with two. Also the time of a first build of the
+library (compiler run, into an empty cache folder).
+
+Usage::
+
+    python benchmarks/bench_native_step.py [--repeats 7] [--out PATH]
+"""
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _common import ROOT, environment, write_json  # noqa: E402
+
+from sk_uae.mine import FusedStatisticsNetworks, StatisticsNetworks, _native  # noqa: E402
+
+CASES = [  # (sizes, batch, K, p, hidden)
+    ("default", 256, 64, 32, (32, 10)),
+    ("default", 1024, 64, 32, (32, 10)),
+    ("reference", 64, 500, 128, (512, 10)),
+    ("reference", 256, 500, 128, (512, 10)),
+]
+N_STEPS = 20
+
+
+def _best(fn, repeats):
+    fn()
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def build_seconds():
+    """A first build of the library into an empty cache folder (seconds)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        old = os.environ.get("SK_UAE_CACHE_DIR")
+        os.environ["SK_UAE_CACHE_DIR"] = tmp
+        try:
+            _native._library = _native._UNSET
+            t0 = time.perf_counter()
+            built = _native.library() is not None
+            seconds = time.perf_counter() - t0
+        finally:
+            if old is None:
+                os.environ.pop("SK_UAE_CACHE_DIR")
+            else:
+                os.environ["SK_UAE_CACHE_DIR"] = old
+        _native._library = _native._UNSET
+    return built, seconds
+
+
+def bench_case(sizes, batch, k, p, hidden, repeats):
+    g = torch.Generator().manual_seed(0)
+    a = torch.randn(batch, k, p, generator=g)
+    b = 0.5 * a + torch.randn(batch, k, p, generator=g)
+    init = StatisticsNetworks.initial_parameters(p, hidden, generator=g)
+    perms = torch.stack([torch.randperm(k, generator=g) for _ in range(N_STEPS + 1)])
+    lr = 1e-3 if sizes == "default" else 1.5e-5
+    nets = {name: FusedStatisticsNetworks(batch, p, hidden, init=init, lr=lr, native=native)
+            for name, native in (("native", True), ("torch", False))}
+    times = {f"{name}_{part}": float("inf") for name in nets for part in ("train", "grad")}
+    threads = torch.get_num_threads()
+    for _ in range(repeats):  # alternating, so that both see the same machine
+        for name, n in nets.items():
+            times[f"{name}_train"] = min(times[f"{name}_train"],
+                                         _best(lambda n=n: n.train(a, b, perms[:N_STEPS]), 1))
+            times[f"{name}_grad"] = min(times[f"{name}_grad"], _best(
+                lambda n=n: n.estimate_and_grad(a, b, perms[N_STEPS]), 1))
+    torch.set_num_threads(2)
+    try:
+        times["native_train_2_threads"] = _best(
+            lambda: nets["native"].train(a, b, perms[:N_STEPS]), repeats)
+    finally:
+        torch.set_num_threads(threads)
+    mi = {name: n.estimate(a, b, perms[N_STEPS]) for name, n in nets.items()}
+    row = {"sizes": sizes, "batch_size": batch, "n_pairs": k, "pair_dim": p,
+           "hidden_sizes": list(hidden), "mine_steps": N_STEPS,
+           "seconds": times,
+           "train_speedup": times["torch_train"] / times["native_train"],
+           "grad_speedup": times["torch_grad"] / times["native_grad"],
+           "two_threads_speedup": times["native_train"] / times["native_train_2_threads"],
+           "us_per_network_step_native": 1e6 * times["native_train"] / (batch * N_STEPS),
+           "us_per_network_step_torch": 1e6 * times["torch_train"] / (batch * N_STEPS),
+           "max_bound_difference": float((mi["native"] - mi["torch"]).abs().max())}
+    print(f"{sizes:9s} batch {batch:5d}: train {1e3 * times['torch_train']:8.1f} ms torch, "
+          f"{1e3 * times['native_train']:8.1f} ms native ({row['train_speedup']:.2f}x; "
+          f"{row['us_per_network_step_native']:.1f} us per network-step), 2 threads "
+          f"{row['two_threads_speedup']:.2f}x; estimate_and_grad "
+          f"{1e3 * times['torch_grad']:.1f} vs {1e3 * times['native_grad']:.1f} ms "
+          f"({row['grad_speedup']:.2f}x); bounds differ by {row['max_bound_difference']:.1e}",
+          flush=True)
+    return row
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--repeats", type=int, default=7)
+    p.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results",
+                                                 "bench_native_step.json"))
+    args = p.parse_args(argv)
+    torch.set_num_threads(1)
+    built, seconds = build_seconds()
+    print(f"first build of the compiled step: {seconds:.1f} s (built: {built})")
+    if _native.library() is None:
+        sys.exit("the compiled MINE step could not be built here")
+    payload = {"environment": environment(), "build_seconds": seconds, "cases": []}
+    for case in CASES:
+        payload["cases"].append(bench_case(*case, repeats=args.repeats))
+        write_json(args.out, payload)
+
+
+if __name__ == "__main__":
+    main()
