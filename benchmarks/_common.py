@@ -4,6 +4,7 @@ import json
 import os
 import platform
 import sys
+import time
 
 import numpy as np
 import torch
@@ -66,3 +67,14 @@ def write_json(path, payload):
     with open(path, "w") as fh:
         json.dump(payload, fh, indent=2)
     print(f"wrote {path}")
+
+
+def best_seconds(fn, repeats):
+    """The fastest of ``repeats`` timed calls of ``fn`` after one untimed call (seconds)."""
+    fn()
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best

@@ -12,12 +12,11 @@ one torch thread. Prints milliseconds per iteration.
 import argparse
 import os
 import sys
-import time
 
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import DEFAULT_MNIST, load, sparse_ae  # noqa: E402
+from _common import DEFAULT_MNIST, best_seconds, load, sparse_ae  # noqa: E402
 
 from sk_uae.attacks import ReconstructionObjective  # noqa: E402
 from sk_uae.mine import (FusedStatisticsNetworks, RandomProjectionPairs,  # noqa: E402
@@ -27,13 +26,7 @@ SIZES = {"default": (64, 32, (32, 10)), "reference": (500, 128, (512, 10))}
 
 
 def best(fn, repeats):
-    fn()
-    out = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        out = min(out, time.perf_counter() - t0)
-    return out * 1e3
+    return best_seconds(fn, repeats) * 1e3  # ms
 
 
 def main(argv=None):

@@ -39,7 +39,8 @@ import time
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import DEFAULT_MNIST, ROOT, environment, portable, write_json  # noqa: E402
+from _common import (DEFAULT_MNIST, ROOT, best_seconds, environment, portable,  # noqa: E402
+                     write_json)
 
 from sk_uae import UAEGenerator  # noqa: E402
 from sk_uae.attacks import MinMaxMINE  # noqa: E402
@@ -83,13 +84,7 @@ def _time_products(repeats):
     }
     out = {}
     for name, fn in cases.items():
-        fn()
-        best = float("inf")
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            fn()
-            best = min(best, time.perf_counter() - t0)
-        out[name] = best
+        best = out[name] = best_seconds(fn, repeats)
         print(f"{name:42s} {best * 1e3:7.2f} ms", flush=True)
     return out
 

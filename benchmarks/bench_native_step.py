@@ -22,7 +22,7 @@ import time
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import ROOT, environment, write_json  # noqa: E402
+from _common import ROOT, best_seconds, environment, write_json  # noqa: E402
 
 from sk_uae.mine import FusedStatisticsNetworks, StatisticsNetworks, _native  # noqa: E402
 
@@ -33,16 +33,6 @@ CASES = [  # (sizes, batch, K, p, hidden)
     ("reference", 256, 500, 128, (512, 10)),
 ]
 N_STEPS = 20
-
-
-def _best(fn, repeats):
-    fn()
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
 
 
 def build_seconds():
@@ -77,15 +67,15 @@ def bench_case(sizes, batch, k, p, hidden, repeats):
     threads = torch.get_num_threads()
     for _ in range(repeats):  # alternating, so that both see the same machine
         for name, n in nets.items():
-            times[f"{name}_train"] = min(times[f"{name}_train"],
-                                         _best(lambda n=n: n.train(a, b, perms[:N_STEPS]), 1))
-            times[f"{name}_grad"] = min(times[f"{name}_grad"], _best(
+            times[f"{name}_train"] = min(times[f"{name}_train"], best_seconds(
+                lambda n=n: n.train(a, b, perms[:N_STEPS]), 1))
+            times[f"{name}_grad"] = min(times[f"{name}_grad"], best_seconds(
                 lambda n=n: n.estimate_and_grad(a, b, perms[N_STEPS]), 1))
     # both trained the same steps: their bounds differ by float32 rounding only
     mi = {name: n.estimate(a, b, perms[N_STEPS]) for name, n in nets.items()}
     torch.set_num_threads(2)
     try:
-        times["native_train_2_threads"] = _best(
+        times["native_train_2_threads"] = best_seconds(
             lambda: nets["native"].train(a, b, perms[:N_STEPS]), repeats)
     finally:
         torch.set_num_threads(threads)
