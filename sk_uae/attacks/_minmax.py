@@ -10,18 +10,13 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from .._nn.features import first_layer, first_layer_features
 from ..mine import (FeaturePairs, FusedStatisticsNetworks, RandomProjectionPairs,
                     StatisticsNetworks)
+from ..mine._fused import BACKENDS
 from ..utils._docstring import fill_doc
 from ._base import (ATTACK_NOTE, CLIP_VALUES_DOC, OBJECTIVE_CONSTRAINTS, OBJECTIVE_DOC,
                     AttackResult, _BoxAttack, _GoalMixin, _ObjectiveMixin)
 from ._common import CLIP_VALUES_CONSTRAINT, clip
 from ._random import row_uniform
 from ._search import BestKeeper, ConstSearch
-
-
-# mine_backend -> (networks, their keyword arguments)
-_BACKENDS = {"native": (FusedStatisticsNetworks, {"native": None}),
-             "fused": (FusedStatisticsNetworks, {"native": False}),
-             "autograd": (StatisticsNetworks, {})}
 
 
 class _Randomness:
@@ -265,9 +260,9 @@ def minmax_mine(
     """
     n, d = x.shape
     dev, dtype = x.device, x.dtype
-    if mine_backend not in _BACKENDS:
+    if mine_backend not in BACKENDS:
         raise ValueError(f"mine_backend={mine_backend!r} is not known; expected one of "
-                         f"{sorted(_BACKENDS)}.")
+                         f"{sorted(BACKENDS)}.")
     if conv_front is not None and feature_fn is None:
         raise ValueError("conv_front needs pairs from first-layer maps (feature_fn); "
                          "random projections are not maps.")
@@ -286,7 +281,7 @@ def minmax_mine(
     theta0, perms = rnd.mine_draws(p, k, mine_hidden_sizes, max_iter + 1, n_mine_steps,
                                    conv_front=front)
     perms = perms.to(dev)
-    networks, options = _BACKENDS[mine_backend]
+    networks, options = BACKENDS[mine_backend]
     fused = networks is FusedStatisticsNetworks
     nets = networks(n, p, mine_hidden_sizes, init=theta0, lr=mine_lr, ma_rate=mine_ma_rate,
                     device=dev, dtype=dtype, conv_front=front, **options)
@@ -526,7 +521,7 @@ class MinMaxMINE(_GoalMixin, _ObjectiveMixin, _BoxAttack):
         "init": [StrOptions({"zeros", "uniform", "glorot"})],
         **OBJECTIVE_CONSTRAINTS,
         "const_search_steps": [Interval(Integral, 0, None, closed="left")],
-        "mine_backend": [StrOptions(set(_BACKENDS))],
+        "mine_backend": [StrOptions(set(BACKENDS))],
     }
 
     def __init__(

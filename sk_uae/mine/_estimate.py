@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from ..utils import resolve_device
-from ._fused import FusedStatisticsNetworks
+from ._fused import BACKENDS
 from ._networks import StatisticsNetworks
 from ._pairs import RandomProjectionPairs
 
@@ -69,11 +69,10 @@ def estimate_mi(
     ndarray of shape (n_samples,)
     """
     device = resolve_device(device)
-    options = {"native": {"native": None}, "fused": {"native": False}, "autograd": {}}
-    if backend not in options:
-        raise ValueError(f"backend={backend!r} is not known; expected 'native', 'fused' or "
-                         "'autograd'.")
-    networks = StatisticsNetworks if backend == "autograd" else FusedStatisticsNetworks
+    if backend not in BACKENDS:
+        raise ValueError(f"backend={backend!r} is not known; expected one of "
+                         f"{sorted(BACKENDS)}.")
+    networks, options = BACKENDS[backend]
     if isinstance(batch_size, bool) or not isinstance(batch_size, Integral) or batch_size < 1:
         raise ValueError(f"batch_size must be an int >= 1; got {batch_size!r}.")
     X = torch.as_tensor(np.asarray(X, dtype=np.float32))
@@ -92,7 +91,7 @@ def estimate_mi(
         a = pairs(X[start : start + batch_size].to(device))
         b = pairs(X_other[start : start + batch_size].to(device))
         nets = networks(a.shape[0], pair_dim, hidden_sizes, init=init, lr=lr, device=device,
-                        **options[backend])
+                        **options)
         if backend != "autograd":
             nets.train(a, b, perms[:-1])
         else:

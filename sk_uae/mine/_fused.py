@@ -23,7 +23,10 @@ effect of each choice is on the performance page):
   moments stay in the CPU's caches;
 * Adam updates all parameters with one fused kernel where torch has one
   (the kernel of ``torch.optim.Adam(fused=True)``) and with torch's
-  multi-tensor operations otherwise.
+  multi-tensor operations otherwise;
+* with ``native``, :meth:`FusedStatisticsNetworks.train` and
+  :meth:`FusedStatisticsNetworks.estimate_and_grad` run the same step as
+  compiled code (``_native.cpp``), one network at a time.
 
 :class:`~sk_uae.mine.StatisticsNetworks` stays as the reference it is
 tested against.
@@ -170,6 +173,10 @@ class FusedStatisticsNetworks:
         if buf is None:
             buf = self._work[key] = self.theta[0].new_empty(shape)
         return buf
+
+    def _both(self, a, b):
+        # both sides' pairs, (B, 2, K, p), in a kept buffer: a group's rows are contiguous
+        return torch.stack([a, b], 1, out=self._buf("ab", (a.shape[0], 2, *a.shape[1:])))
 
     def _group_size(self, a):
         k, p = a.shape[1], a.shape[2]
@@ -372,9 +379,8 @@ class FusedStatisticsNetworks:
         """
         with torch.no_grad():
             if self.native:
-                both = torch.stack([a, b], 1, out=self._buf("ab", (a.shape[0], 2, *a.shape[1:])))
-                return _native.bounds_and_grads(both, self.theta, perm, self.hidden_sizes,
-                                                in_pairs=True)
+                return _native.bounds_and_grads(self._both(a, b), self.theta, perm,
+                                                self.hidden_sizes, in_pairs=True)
             ab = _stack(a, b)
             mi, cache = self._forward(self.theta, ab, perm)
             g_both, _ = self._head_backward(self.theta, perm, cache)
@@ -437,8 +443,7 @@ class FusedStatisticsNetworks:
         inverses = torch.argsort(perms, dim=1)
         k, p = a.shape[1], a.shape[2]
         with torch.no_grad():
-            # (B, 2, K, p): a group's rows are contiguous
-            both = torch.stack([a, b], 1, out=self._buf("ab", (n, 2, k, p)))
+            both = self._both(a, b)
             if self.native:
                 mi = _native.train(both, self.theta, self._m, self._v, perms, inverses,
                                    self._step + 1, (self.lr, *self.betas, self.adam_eps),
@@ -499,3 +504,9 @@ class FusedStatisticsNetworks:
 def _stack(a, b):
     """Both sides' pairs as one batch (2B, K, p), the two of a network side by side."""
     return torch.stack([a, b], 1).view(-1, *a.shape[1:])
+
+
+# how each ``mine_backend`` name builds its networks: (class, keyword arguments)
+BACKENDS = {"native": (FusedStatisticsNetworks, {"native": None}),
+            "fused": (FusedStatisticsNetworks, {"native": False}),
+            "autograd": (StatisticsNetworks, {})}
