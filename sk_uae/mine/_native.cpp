@@ -4,8 +4,9 @@
 // composed; sum of the branches; ReLU; output weights; the Donsker-Varadhan
 // bound; torch's Adam update, ascending), for networks whose whole working set
 // (pairs, weights, moments, intermediates) fits in a core's L1 and L2 caches.
-// Written for the compiler to vectorise: every product accumulates a short row
-// in registers (comb) or is a dot product with an explicit SIMD reduction.
+// Written for the compiler to vectorise: every matrix product is a sum of
+// rows, accumulated in register tiles of a few rows by a few vectors (tile);
+// the dot products left are the short ones of the biases and output layer.
 // No torch headers: the library is built with the system's C++ compiler and
 // called through ctypes on the tensors' memory.
 #include <cmath>
@@ -88,53 +89,85 @@ inline void comb(T* __restrict out, int n, const T* __restrict coef, int cs,
   }
 }
 
-// R rows at once, sharing every load of src: out[i][0:n] for i < R
-template <typename T, int R>
-inline void comb_block(T* __restrict out, int os, int n, const T* __restrict coef, int rs,
-                       int cs, const T* __restrict src, int ss, int count, const T* init) {
+// A register tile: out[i][0:NV * V] for i < R, sharing every load of src
+// between the R rows; R * NV accumulators (about 20) fill most of the 32
+// vector registers without spilling, which is what keeps the FMA units busy
+template <typename T, int R, int NV>
+inline void tile(T* __restrict out, int os, const T* __restrict coef, int rs, int cs,
+                 const T* __restrict src, int ss, int count, const T* init) {
   constexpr int V = 64 / sizeof(T);
-  int q0 = 0;
-  for (; q0 + 2 * V <= n; q0 += 2 * V) {
-    Vec<T> acc[R][2];
-#pragma GCC unroll 8
-    for (int i = 0; i < R; i++) acc[i][0] = acc[i][1] = (init ? init[i] : T(0)) - Vec<T>{};
-    for (int r = 0; r < count; r++) {
-      const T* s = src + r * ss + q0;
-      const Vec<T> s0 = load(s), s1 = load(s + V);
-#pragma GCC unroll 8
-      for (int i = 0; i < R; i++) {
-        const T w = coef[i * rs + r * cs];
-        acc[i][0] += w * s0;
-        acc[i][1] += w * s1;
-      }
-    }
-#pragma GCC unroll 8
+  Vec<T> acc[R][NV];
+#pragma GCC unroll 32
+  for (int i = 0; i < R; i++)
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; v++) acc[i][v] = (init ? init[i] : T(0)) - Vec<T>{};
+  for (int r = 0; r < count; r++) {
+    const T* s = src + r * ss;
+    Vec<T> sv[NV];
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; v++) sv[v] = load(s + v * V);
+#pragma GCC unroll 32
     for (int i = 0; i < R; i++) {
-      store(out + i * os + q0, acc[i][0]);
-      store(out + i * os + q0 + V, acc[i][1]);
+      const T w = coef[i * rs + r * cs];
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; v++) acc[i][v] += w * sv[v];
     }
   }
-  if (q0 < n)  // the rest, one row at a time
-    for (int i = 0; i < R; i++)
-      comb<T>(out + i * os + q0, n - q0, coef + i * rs, cs, src + q0, ss, count,
-              init ? init[i] : T(0));
+#pragma GCC unroll 32
+  for (int i = 0; i < R; i++)
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; v++) store(out + i * os + v * V, acc[i][v]);
+}
+
+// the last rows < R of a column block, as one smaller tile
+template <typename T, int R, int NV>
+inline void tile_tail(int left, T* __restrict out, int os, const T* __restrict coef, int rs,
+                      int cs, const T* __restrict src, int ss, int count, const T* init) {
+  if constexpr (R > 0) {
+    if (left == R)
+      tile<T, R, NV>(out, os, coef, rs, cs, src, ss, count, init);
+    else
+      tile_tail<T, R - 1, NV>(left, out, os, coef, rs, cs, src, ss, count, init);
+  }
+}
+
+template <typename T, int R, int NV>
+inline void tile_rows(T* __restrict out, int os, const T* __restrict coef, int rs, int cs,
+                      const T* __restrict src, int ss, int count, const T* init, int n_rows) {
+  int i = 0;
+  for (; i + R <= n_rows; i += R)
+    tile<T, R, NV>(out + i * os, os, coef + i * rs, rs, cs, src, ss, count,
+                   init ? init + i : nullptr);
+  if (i < n_rows)
+    tile_tail<T, R - 1, NV>(n_rows - i, out + i * os, os, coef + i * rs, rs, cs, src, ss, count,
+                            init ? init + i : nullptr);
 }
 
 // rows i < n_rows: out[i * os + 0:n] = init[i] + sum_r coef[i * rs + r * cs] * src[r * ss + 0:n]
-// (init null: 0), in blocks of rows
+// (init null: 0), in column blocks of 4, 2 and 1 vectors
 template <typename T>
 inline void comb_rows(T* __restrict out, int os, int n, const T* __restrict coef, int rs,
                       int cs, const T* __restrict src, int ss, int count, const T* init,
                       int n_rows) {
-  int i = 0;
-  for (; i + 4 <= n_rows; i += 4)
-    comb_block<T, 4>(out + i * os, os, n, coef + i * rs, rs, cs, src, ss, count,
-                     init ? init + i : nullptr);
-  for (; i + 2 <= n_rows; i += 2)
-    comb_block<T, 2>(out + i * os, os, n, coef + i * rs, rs, cs, src, ss, count,
-                     init ? init + i : nullptr);
-  for (; i < n_rows; i++)
-    comb<T>(out + i * os, n, coef + i * rs, cs, src, ss, count, init ? init[i] : T(0));
+  constexpr int V = 64 / sizeof(T);
+  if (n < V) {
+    for (int i = 0; i < n_rows; i++)
+      comb<T>(out + i * os, n, coef + i * rs, cs, src, ss, count, init ? init[i] : T(0));
+    return;
+  }
+  int q0 = 0;
+  for (; q0 + 4 * V <= n; q0 += 4 * V)
+    tile_rows<T, 5, 4>(out + q0, os, coef, rs, cs, src + q0, ss, count, init, n_rows);
+  if (q0 + 2 * V <= n) {
+    tile_rows<T, 10, 2>(out + q0, os, coef, rs, cs, src + q0, ss, count, init, n_rows);
+    q0 += 2 * V;
+  }
+  if (q0 + V <= n) {
+    tile_rows<T, 20, 1>(out + q0, os, coef, rs, cs, src + q0, ss, count, init, n_rows);
+    q0 += V;
+  }
+  if (q0 < n)  // the last V columns, overlapping the ones done: the same sums, recomputed
+    tile_rows<T, 20, 1>(out + n - V, os, coef, rs, cs, src + n - V, ss, count, init, n_rows);
 }
 
 template <typename T>
@@ -171,10 +204,21 @@ inline Net<T> net_at(T* const* base, const Layout& d, int64_t i) {
 
 template <typename T>
 struct Work {
-  std::vector<T> xt, w1, pt, c, h, r, t, gh, gp, grad;
+  int h2v;  // h2 rounded up to whole vectors
+  std::vector<T> xt, gpt, gw2, pt, c, h, r, t, gh, gp, grad;
   explicit Work(const Layout& d, int n_params)
-      : xt(2 * d.p * d.K), w1(d.p * d.h1 <= 4096 ? d.p * d.h1 : 0), pt(2 * d.h2 * d.p), c(2 * d.h2), h(2 * d.h2 * d.K),
-        r(d.h2 * 2 * d.K), t(2 * d.K), gh(2 * d.h2 * d.K), gp(2 * d.h2 * d.p), grad(n_params) {}
+      : h2v((d.h2 + 64 / int(sizeof(T)) - 1) / (64 / int(sizeof(T))) * (64 / int(sizeof(T)))),
+        xt(2 * d.p * d.K),
+        gpt(d.p * h2v),  // the padding columns stay zero
+        gw2(d.h1 * h2v),
+        pt(2 * d.h2 * d.p),
+        c(2 * d.h2),
+        h(2 * d.h2 * d.K),
+        r(d.h2 * 2 * d.K),
+        t(2 * d.K),
+        gh(2 * d.h2 * d.K),
+        gp(2 * d.h2 * d.p),
+        grad(n_params) {}
 };
 
 // One step of one network: returns the bound before the update; the gradient
@@ -262,26 +306,18 @@ T bound_and_grad(const Layout& d, const Net<T>& net, const T* x, Work<T>& w,
     T* gp = w.gp.data() + s * h2 * p;
     T* gb2 = g_b2 + s * h2;
     T* gw2t = g_w2t + s * h2 * h1;
-    // a small first layer is transposed to (p, h1), so that the second
-    // layer's gradient is a sum of rows rather than h2 * h1 short dot
-    // products (their horizontal reductions cost more than the transpose);
-    // for a large one, the transpose costs more
-    const bool small = p * h1 <= 4096;
-    T* w1 = w.w1.data();
-    if (small)
-      for (int j = 0; j < p; j++)
-        for (int l = 0; l < h1; l++) w1[j * h1 + l] = w1t[l * p + j];
     comb_rows<T>(gp, p, p, gh, K, 1, xs, p, K, nullptr, h2);
     for (int i = 0; i < h2; i++) gb2[i] = sum<T>(gh + i * K, K);
-    if (small) {
-      comb_rows<T>(gw2t, h1, h1, gp, p, 1, w1, h1, p, nullptr, h2);
-      for (int i = 0; i < h2; i++)
-        for (int l = 0; l < h1; l++) gw2t[i * h1 + l] += gb2[i] * b1[l];
-    } else {
-      for (int i = 0; i < h2; i++)
-        for (int l = 0; l < h1; l++)
-          gw2t[i * h1 + l] = dot<T>(gp + i * p, w1t + l * p, p) + gb2[i] * b1[l];
-    }
+    // gw2t^T = w1t gp^T as sums of the rows of gp^T, padded to whole vectors:
+    // h1 rows of one or two vectors and no horizontal reductions, where
+    // gw2t = gp w1t^T would be h2 * h1 short dot products
+    T* gpt = w.gpt.data();
+    T* gw2 = w.gw2.data();
+    for (int j = 0; j < p; j++)
+      for (int i = 0; i < h2; i++) gpt[j * w.h2v + i] = gp[i * p + j];
+    comb_rows<T>(gw2, w.h2v, w.h2v, w1t, p, 1, gpt, w.h2v, p, nullptr, h1);
+    for (int i = 0; i < h2; i++)
+      for (int l = 0; l < h1; l++) gw2t[i * h1 + l] = gw2[l * w.h2v + i] + gb2[i] * b1[l];
     comb_rows<T>(g_w1t + s * h1 * p, p, p, w2t, 1, h1, gp, p, h2, nullptr, h1);
     comb<T>(g_b1 + s * h1, h1, gb2, 1, w2t, h1, h2, T(0));
   }
