@@ -13,9 +13,10 @@ pytestmark = needs_native
 
 TOL = {torch.float32: dict(atol=2e-6, rtol=1e-5), torch.float64: dict(atol=1e-12, rtol=1e-10)}
 # (K, p, hidden): widths below, at and above one vector (8 doubles, 16 floats),
-# and the reference's sizes in small
+# the reference's sizes in small, and one whose products leave a remainder
+# after the register tiles of 4, 2 and 1 vectors in both rows and columns
 SHAPES = [(12, 7, (6, 4)), (64, 32, (32, 10)), (33, 20, (17, 3)), (40, 9, (70, 3)),
-          (20, 128, (96, 10))]
+          (20, 128, (96, 10)), (115, 70, (23, 7))]
 
 
 def _networks(shape, dtype, n=4, seed=1, lr=1e-2):

@@ -19,7 +19,7 @@
 namespace {
 
 // 512-bit vectors of the GCC/Clang vector extension: the accumulators of a
-// row stay in registers for the whole sum (arrays of them get spilled)
+// tile stay in registers for the whole sum
 typedef float VecF __attribute__((vector_size(64)));
 typedef double VecD __attribute__((vector_size(64)));
 template <typename T>
