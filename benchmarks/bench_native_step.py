@@ -5,8 +5,11 @@ statistics networks: ``train`` (20 Adam steps) and ``estimate_and_grad`` (the
 bound and its gradient in the ``x'`` pairs), with
 ``FusedStatisticsNetworks(native=True)`` and ``native=False`` on the same
 pairs and weights, alternating, best of ``--repeats``; one torch thread, and
-the compiled step also with two. Also the time of a first build of the
-library (compiler run, into an empty cache folder).
+the compiled step also with two. For the compiled step also the
+matrix-product FLOPs of a network's step and their rate against the
+measured rate of a 1024 x 1024 float32 matmul on one thread.
+Also the time of a first build of the library (compiler run, into an empty
+cache folder).
 
 Usage::
 
@@ -35,6 +38,24 @@ CASES = [  # (sizes, batch, K, p, hidden)
 N_STEPS = 20
 
 
+def step_flops(k, p, hidden):
+    """Matrix-product FLOPs of one network's training step, both branches.
+
+    The forward composes the two dense layers (``h2 x h1 x p``) and applies
+    them to the ``K`` pairs (``h2 x p x K``); the backward carries the
+    statistics' gradient to the composed map (``h2 x K x p``) and on to both
+    layers (two ``h2 x h1 x p``). Elementwise work is not counted.
+    """
+    h1, h2 = hidden
+    return 2 * 2 * (3 * h2 * h1 * p + 2 * h2 * p * k)
+
+
+def matmul_rate(n=1024, repeats=10):
+    """Measured float32 matmul rate of this process (FLOP/s, best of ``repeats``)."""
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    return 2 * n**3 / best_seconds(lambda: a @ b, repeats)
+
+
 def build_seconds():
     """A first build of the library into an empty cache folder (seconds)."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -54,7 +75,7 @@ def build_seconds():
     return built, seconds
 
 
-def bench_case(sizes, batch, k, p, hidden, repeats):
+def bench_case(sizes, batch, k, p, hidden, repeats, rate):
     g = torch.Generator().manual_seed(0)
     a = torch.randn(batch, k, p, generator=g)
     b = 0.5 * a + torch.randn(batch, k, p, generator=g)
@@ -87,6 +108,9 @@ def bench_case(sizes, batch, k, p, hidden, repeats):
            "two_threads_speedup": times["native_train"] / times["native_train_2_threads"],
            "us_per_network_step_native": 1e6 * times["native_train"] / (batch * N_STEPS),
            "us_per_network_step_torch": 1e6 * times["torch_train"] / (batch * N_STEPS),
+           "flops_per_network_step": step_flops(k, p, hidden),
+           "native_step_flops_per_second":
+               step_flops(k, p, hidden) * batch * N_STEPS / times["native_train"],
            "max_bound_difference": float((mi["native"] - mi["torch"]).abs().max())}
     print(f"{sizes:9s} batch {batch:5d}: train {1e3 * times['torch_train']:8.1f} ms torch, "
           f"{1e3 * times['native_train']:8.1f} ms native ({row['train_speedup']:.2f}x; "
@@ -95,6 +119,10 @@ def bench_case(sizes, batch, k, p, hidden, repeats):
           f"{1e3 * times['torch_grad']:.1f} vs {1e3 * times['native_grad']:.1f} ms "
           f"({row['grad_speedup']:.2f}x); bounds differ by {row['max_bound_difference']:.1e}",
           flush=True)
+    row["matmul_rate_fraction"] = row["native_step_flops_per_second"] / rate
+    print(f"{'':9s} compiled: {row['flops_per_network_step'] / 1e6:.2f} MFLOP per network-step at "
+          f"{row['native_step_flops_per_second'] / 1e9:.1f} GFLOP/s, "
+          f"{100 * row['matmul_rate_fraction']:.0f} % of the matmul rate", flush=True)
     return row
 
 
@@ -109,9 +137,12 @@ def main(argv=None):
     print(f"first build of the compiled step: {seconds:.1f} s (built: {built})")
     if _native.library() is None:
         sys.exit("the compiled MINE step could not be built here")
-    payload = {"environment": environment(), "build_seconds": seconds, "cases": []}
+    rate = matmul_rate()
+    print(f"measured float32 matmul rate (one thread, 1024^2): {rate / 1e9:.1f} GFLOP/s")
+    payload = {"environment": environment(), "build_seconds": seconds,
+               "matmul_flops_per_second": rate, "cases": []}
     for case in CASES:
-        payload["cases"].append(bench_case(*case, repeats=args.repeats))
+        payload["cases"].append(bench_case(*case, repeats=args.repeats, rate=rate))
         write_json(args.out, payload)
 
 
