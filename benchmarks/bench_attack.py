@@ -18,13 +18,15 @@ run, side by side:
 * the peak memory of each run above the process's memory before it.
 
 Every (data, sizes, batch, engine) runs in a fresh process, the engines
-one after the other, ``--repeats`` times at the default sizes (once at the
-reference's); the best time counts (the steadier figure on a shared
-machine). A run times one MinMax iteration and then ``--iterations`` (default
-5; 3 at the reference sizes); the difference is the cost of an iteration
-without the set-up, and the rate of the full 40-iteration attack is the
-batch over 40 such iterations (the cost of an iteration does not change
-along an attack). Torch uses one thread.
+one after the other, ``--repeats`` times at the default sizes
+(``--reference-repeats`` times, default once, at the reference's); the best
+time counts (the steadier figure on a shared machine). A run is an attack
+of ``--iterations`` MinMax iterations (default 5) whose callback stamps the
+time of every evaluation; the time from the first stamp to the last over
+the number of iterations is the cost of an iteration without the set-up
+(draws, first allocations, the first MINE training), and the rate of the
+full 40-iteration attack is the batch over 40 such iterations (the cost of
+an iteration does not change along an attack). Torch uses one thread.
 
 ``--baseline REV`` adds a third engine: the package as it was at git
 revision ``REV`` (exported with ``git archive`` into a temporary folder and
@@ -129,10 +131,13 @@ def child(spec):
     minmax_mine(X[:4], objective, max_iter=1, **kw)  # warm-up: kernels
     peak_reset = _reset_peak()
     base = _rss_bytes()
-    # one iteration, then the timed ones: their difference is the cost of an
-    # iteration without the set-up (draws, first allocations)
-    one, _ = _timed(lambda: minmax_mine(X, objective, max_iter=1, **kw))
-    wall, res = _timed(lambda: minmax_mine(X, objective, max_iter=spec["iterations"], **kw))
+    # the stamps of the evaluations: the time between the first and the last
+    # is whole iterations, without the set-up; no second run to subtract
+    stamps = []
+    start = time.perf_counter()
+    wall, res = _timed(lambda: minmax_mine(X, objective, max_iter=spec["iterations"],
+                                           callback=lambda t, **_: stamps.append(
+                                               time.perf_counter()), **kw))
     peak = _peak_bytes()
     native = None
     if spec["backend"] == "native":  # did the compiled step run, or its torch fallback?
@@ -140,8 +145,8 @@ def child(spec):
 
         native = _native.library() is not None
     print(json.dumps({"wall_seconds": wall, "native_step_built": native,
-                      "one_iteration_wall_seconds": one,
-                      "seconds_per_iteration": (wall - one) / (spec["iterations"] - 1),
+                      "setup_seconds": stamps[0] - start,
+                      "seconds_per_iteration": (stamps[-1] - stamps[0]) / (len(stamps) - 1),
                       "peak_rss_bytes": peak, "peak_above_start_bytes": max(0, peak - base),
                       "peak_reset": peak_reset,
                       "success_rate": float(res.success.float().mean()),
@@ -200,20 +205,20 @@ def bench_dataset(name, args, tmp, rate):
     result = {"n_features": X_train.shape[1], "runs": []}
     for sizes in args.sizes:
         flops = flops_per_sample(model_path, rows_path, sizes, X_train.shape[1])
-        iterations = args.iterations if sizes == "default" else max(2, args.iterations // 2)
-        repeats = args.repeats if sizes == "default" else 1
+        repeats = args.repeats if sizes == "default" else args.reference_repeats
         for batch in args.batches:
             best = {}
             engines = tuple(args.engines) + (("baseline",) if args.baseline else ())
             for _ in range(repeats):
                 for backend in engines:  # side by side
                     spec = dict(rows=rows_path, model=model_path, batch=batch, sizes=sizes,
-                                backend=backend, iterations=iterations)
+                                backend=backend, iterations=args.iterations)
                     r = _run_child(spec, args.baseline_dir)
                     if (backend not in best or r["seconds_per_iteration"]
                             < best[backend]["seconds_per_iteration"]):
                         best[backend] = r
-            row = {"sizes": sizes, "batch_size": batch, "iterations_timed": iterations,
+            row = {"sizes": sizes, "batch_size": batch, "iterations_timed": args.iterations,
+                   "runs_per_engine": repeats,
                    "flops_per_sample_iteration": flops["fused"],
                    "flops_per_sample_iteration_autograd": flops["autograd"]}
             for backend, r in best.items():
@@ -254,6 +259,8 @@ def main(argv=None):
     p.add_argument("--batches", default="64,256,1024")
     p.add_argument("--iterations", type=int, default=5)
     p.add_argument("--repeats", type=int, default=2)
+    p.add_argument("--reference-repeats", type=int, default=1,
+                   help="runs of each engine at the reference sizes (the best counts)")
     p.add_argument("--mnist-dir", default=DEFAULT_MNIST)
     p.add_argument("--part", choices=["engines", "loops"], default="engines")
     p.add_argument("--baseline", default=None,
@@ -275,8 +282,12 @@ def main(argv=None):
     if not set(args.engines) <= set(BACKENDS):
         p.error(f"--engines: expected some of {','.join(BACKENDS)}; got {args.engines}")
     args.batches = [int(b) for b in args.batches.split(",")]
+    if min(args.repeats, args.reference_repeats, args.iterations) < 1:
+        p.error(f"--repeats, --reference-repeats and --iterations: expected at least 1 each; "
+                f"got {args.repeats}, {args.reference_repeats} and {args.iterations}")
     if args.quick:
         args.batches, args.repeats, args.iterations = args.batches[:1], 1, 2
+        args.reference_repeats = 1
     out = args.out or os.path.join(ROOT, "benchmarks", "results", "bench_attack.json")
     rate = matmul_rate()
     print(f"measured float32 matmul rate (one thread, 1024^2): {rate / 1e9:.1f} GFLOP/s")
