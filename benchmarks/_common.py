@@ -78,3 +78,9 @@ def best_seconds(fn, repeats):
         fn()
         best = min(best, time.perf_counter() - t0)
     return best
+
+
+def matmul_rate(n=1024, repeats=10):
+    """Measured float32 matmul rate of this process (FLOP/s, best of ``repeats``)."""
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    return 2 * n**3 / best_seconds(lambda: a @ b, repeats)

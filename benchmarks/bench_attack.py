@@ -55,7 +55,8 @@ import time
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import DEFAULT_MNIST, ROOT, environment, load, sparse_ae, write_json  # noqa: E402
+from _common import (DEFAULT_MNIST, ROOT, environment, load, matmul_rate,  # noqa: E402
+                     sparse_ae, write_json)
 
 import sk_uae  # noqa: E402
 from sk_uae.attacks import ReconstructionObjective, minmax_mine  # noqa: E402
@@ -67,20 +68,6 @@ SIZES = {
 FULL_ITERATIONS = 40
 BACKENDS = ("autograd", "fused", "native")
 COUNTED = ("autograd", "fused")  # the engines whose FLOPs the counter sees
-
-
-def matmul_rate(n=1024, repeats=10):
-    """Measured float32 matmul rate of this process (FLOP/s, best of ``repeats``)."""
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    a @ b
-    best = min(_timed(lambda: a @ b)[0] for _ in range(repeats))
-    return 2 * n**3 / best
-
-
-def _timed(fn):
-    t0 = time.perf_counter()
-    out = fn()
-    return time.perf_counter() - t0, out
 
 
 def _rss_bytes():
@@ -135,9 +122,9 @@ def child(spec):
     # is whole iterations, without the set-up; no second run to subtract
     stamps = []
     start = time.perf_counter()
-    wall, res = _timed(lambda: minmax_mine(X, objective, max_iter=spec["iterations"],
-                                           callback=lambda t, **_: stamps.append(
-                                               time.perf_counter()), **kw))
+    res = minmax_mine(X, objective, max_iter=spec["iterations"],
+                      callback=lambda t, **_: stamps.append(time.perf_counter()), **kw)
+    wall = time.perf_counter() - start
     peak = _peak_bytes()
     native = None
     if spec["backend"] == "native":  # did the compiled step run, or its torch fallback?

@@ -25,7 +25,7 @@ import time
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import ROOT, best_seconds, environment, write_json  # noqa: E402
+from _common import ROOT, best_seconds, environment, matmul_rate, write_json  # noqa: E402
 
 from sk_uae.mine import FusedStatisticsNetworks, StatisticsNetworks, _native  # noqa: E402
 
@@ -48,12 +48,6 @@ def step_flops(k, p, hidden):
     """
     h1, h2 = hidden
     return 2 * 2 * (3 * h2 * h1 * p + 2 * h2 * p * k)
-
-
-def matmul_rate(n=1024, repeats=10):
-    """Measured float32 matmul rate of this process (FLOP/s, best of ``repeats``)."""
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    return 2 * n**3 / best_seconds(lambda: a @ b, repeats)
 
 
 def build_seconds():
@@ -112,6 +106,7 @@ def bench_case(sizes, batch, k, p, hidden, repeats, rate):
            "native_step_flops_per_second":
                step_flops(k, p, hidden) * batch * N_STEPS / times["native_train"],
            "max_bound_difference": float((mi["native"] - mi["torch"]).abs().max())}
+    row["matmul_rate_fraction"] = row["native_step_flops_per_second"] / rate
     print(f"{sizes:9s} batch {batch:5d}: train {1e3 * times['torch_train']:8.1f} ms torch, "
           f"{1e3 * times['native_train']:8.1f} ms native ({row['train_speedup']:.2f}x; "
           f"{row['us_per_network_step_native']:.1f} us per network-step), 2 threads "
@@ -119,7 +114,6 @@ def bench_case(sizes, batch, k, p, hidden, repeats, rate):
           f"{1e3 * times['torch_grad']:.1f} vs {1e3 * times['native_grad']:.1f} ms "
           f"({row['grad_speedup']:.2f}x); bounds differ by {row['max_bound_difference']:.1e}",
           flush=True)
-    row["matmul_rate_fraction"] = row["native_step_flops_per_second"] / rate
     print(f"{'':9s} compiled: {row['flops_per_network_step'] / 1e6:.2f} MFLOP per network-step at "
           f"{row['native_step_flops_per_second'] / 1e9:.1f} GFLOP/s, "
           f"{100 * row['matmul_rate_fraction']:.0f} % of the matmul rate", flush=True)

@@ -2,8 +2,9 @@
 //
 // The same step as FusedStatisticsNetworks.train (two dense layers per branch,
 // composed; sum of the branches; ReLU; output weights; the Donsker-Varadhan
-// bound; torch's Adam update, ascending), for networks whose whole working set
-// (pairs, weights, moments, intermediates) fits in a core's L1 and L2 caches.
+// bound; torch's Adam update, ascending), one network at a time, so that its
+// working set (pairs, weights, moments, intermediates) stays in a core's
+// caches where it fits (at the default sizes, not at the reference's).
 // Written for the compiler to vectorise: every matrix product is a sum of
 // rows, accumulated in register tiles of a few rows by a few vectors (tile);
 // the dot products left are the short ones of the biases and output layer.
@@ -204,10 +205,11 @@ inline Net<T> net_at(T* const* base, const Layout& d, int64_t i) {
 
 template <typename T>
 struct Work {
+  static constexpr int V = 64 / sizeof(T);
   int h2v;  // h2 rounded up to whole vectors
   std::vector<T> xt, gpt, gw2, pt, c, h, r, t, gh, gp, grad;
   explicit Work(const Layout& d, int n_params)
-      : h2v((d.h2 + 64 / int(sizeof(T)) - 1) / (64 / int(sizeof(T))) * (64 / int(sizeof(T)))),
+      : h2v((d.h2 + V - 1) / V * V),
         xt(2 * d.p * d.K),
         gpt(d.p * h2v),  // the padding columns stay zero
         gw2(d.h1 * h2v),
