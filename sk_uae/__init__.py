@@ -3,7 +3,8 @@
 Public entry points: :class:`UAEGenerator` (a transformer that returns
 adversarial examples of a fitted model), :class:`UAEAugmenter` (fit,
 attack, retrain on the union) and :class:`UAESampler` (the same as an
-imbalanced-learn sampler); the attacks in :mod:`sk_uae.attacks`, the
+imbalanced-learn sampler), :class:`FeatureConstraints` (columns the
+examples must keep); the attacks in :mod:`sk_uae.attacks`, the
 batched per-sample MINE in :mod:`sk_uae.mine`, the skorch models in
 :mod:`sk_uae.models` and local loaders in :mod:`sk_uae.datasets`.
 """
@@ -11,7 +12,8 @@ batched per-sample MINE in :mod:`sk_uae.mine`, the skorch models in
 from ._augmenter import UAEAugmenter
 from ._generator import UAEGenerator
 from ._sampler import UAESampler
+from .constraints import FeatureConstraints
 
 __version__ = "0.1.0.dev0"
 
-__all__ = ["UAEAugmenter", "UAEGenerator", "UAESampler", "__version__"]
+__all__ = ["FeatureConstraints", "UAEAugmenter", "UAEGenerator", "UAESampler", "__version__"]

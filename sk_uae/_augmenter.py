@@ -55,6 +55,7 @@ class UAEAugmenter(MetaEstimatorMixin, ClassNamePrefixFeaturesOutMixin, Transfor
         Train the final model anew on the union, or continue training the
         first model on it (needs ``partial_fit``).
     %(run)s
+    %(constraints)s
 
     Attributes
     ----------
@@ -93,10 +94,10 @@ class UAEAugmenter(MetaEstimatorMixin, ClassNamePrefixFeaturesOutMixin, Transfor
 
     def __init__(self, estimator=None, attack=None, *, ratio=1.0, retrain="scratch",
                  batch_size=64, device="cpu", random_state=None, verbose=0, n_jobs=None,
-                 precision="float32"):
+                 precision="float32", constraints=None):
         super().__init__(estimator, attack, batch_size=batch_size, device=device,
                          random_state=random_state, verbose=verbose, n_jobs=n_jobs,
-                         precision=precision)
+                         precision=precision, constraints=constraints)
         self.ratio = ratio
         self.retrain = retrain
 

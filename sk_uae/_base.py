@@ -18,6 +18,7 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from .attacks import BaseAttack, MinMaxMINE
+from .constraints import FeatureConstraints
 from .models import AutoencoderNet
 from .utils import resolve_device, torch_seed
 from .utils._torch import PRECISIONS, one_torch_thread
@@ -77,6 +78,14 @@ SHARED_DOCS = {
         every success is therefore re-checked in float32 (the attack's
         ``verify``; a failed re-check sets ``success`` to False). The
         model's training is unaffected.""",
+    "constraints": """\
+    constraints : FeatureConstraints, default=None
+        Columns the examples must keep (immutable, integer, one-hot,
+        bounds, directions; see :class:`~sk_uae.FeatureConstraints`): every
+        attack keeps them at each step and repairs integer and one-hot
+        columns at the end, re-checking its goal on the repaired example. A
+        clone is fitted on the training rows (``constraints_``); the
+        per-row satisfaction is reported as ``constraints_satisfied``.""",
     "ratio": """\
     ratio : float in [0, 1], default=1.0
         Fraction of the rows that get an adversarial example (chosen at
@@ -97,12 +106,15 @@ class _BaseUAE(BaseEstimator):
         "n_jobs": [Interval(Integral, None, -1, closed="right"),
                    Interval(Integral, 1, None, closed="left"), None],
         "precision": [StrOptions(set(PRECISIONS))],
+        "constraints": [FeatureConstraints, None],
     }
 
     def __init__(self, estimator=None, attack=None, *, batch_size=64, device="cpu",
-                 random_state=None, verbose=0, n_jobs=None, precision="float32"):
+                 random_state=None, verbose=0, n_jobs=None, precision="float32",
+                 constraints=None):
         self.estimator = estimator
         self.attack = attack
+        self.constraints = constraints
         self.batch_size = batch_size
         self.device = device
         self.random_state = random_state
@@ -139,6 +151,13 @@ class _BaseUAE(BaseEstimator):
                 est.fit(X, y)
         return est
 
+    def _fit_constraints(self, X):
+        """A clone of ``constraints`` fitted on the training rows (names from ``fit``), or None."""
+        if self.constraints is None:
+            return None
+        return clone(self.constraints).fit(
+            X, feature_names=getattr(self, "feature_names_in_", None))
+
     def _fit_attack(self, X):
         """A clone of ``attack`` (``None``: ``MinMaxMINE()``) fitted on the training rows."""
         attack = self.attack if self.attack is not None else MinMaxMINE()
@@ -147,7 +166,7 @@ class _BaseUAE(BaseEstimator):
     def _perturb(self, model, attack, X, y, seed):
         """``attack.perturb`` of the rows, in ``n_jobs`` batch-aligned chunks when asked."""
         kwargs = dict(seed=seed, batch_size=self.batch_size, device=self.device,
-                      precision=self.precision)
+                      precision=self.precision, constraints=getattr(self, "constraints_", None))
         n_chunks = min(effective_n_jobs(self.n_jobs), -(-X.shape[0] // self.batch_size))
         if n_chunks <= 1:
             return attack.perturb(model, X, y, verbose=self.verbose, **kwargs)

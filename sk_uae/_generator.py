@@ -40,6 +40,7 @@ class UAEGenerator(OneToOneFeatureMixin, TransformerMixin, _BaseUAE):
         ``cross_validate`` pass ``sklearn.frozen.FrozenEstimator(model)`` as
         ``estimator`` instead, which is used as it is, never refitted.
     %(run)s
+    %(constraints)s
 
     Attributes
     ----------
@@ -48,6 +49,8 @@ class UAEGenerator(OneToOneFeatureMixin, TransformerMixin, _BaseUAE):
     attack_ : BaseAttack
         The fitted clone of ``attack`` (its ``clip_values_`` is the range
         the examples are clipped to).
+    constraints_ : FeatureConstraints or None
+        The fitted clone of ``constraints``.
     n_features_in_ : int
     feature_names_in_ : ndarray of str
         Only when ``X`` had column names (e.g. a pandas DataFrame).
@@ -74,10 +77,10 @@ class UAEGenerator(OneToOneFeatureMixin, TransformerMixin, _BaseUAE):
 
     def __init__(self, estimator=None, attack=None, *, prefit=False, batch_size=64,
                  device="cpu", random_state=None, verbose=0, n_jobs=None,
-                 precision="float32"):
+                 precision="float32", constraints=None):
         super().__init__(estimator, attack, batch_size=batch_size, device=device,
                          random_state=random_state, verbose=verbose, n_jobs=n_jobs,
-                         precision=precision)
+                         precision=precision, constraints=constraints)
         self.prefit = prefit
 
     @_fit_context(prefer_skip_nested_validation=False)
@@ -102,6 +105,7 @@ class UAEGenerator(OneToOneFeatureMixin, TransformerMixin, _BaseUAE):
         if y is not None:
             check_consistent_length(X, y)
         self._check_shared()
+        self.constraints_ = self._fit_constraints(X)
         self.attack_ = self._fit_attack(X)
         if self.prefit:
             self.estimator_ = self._check_prefit(X)
@@ -146,11 +150,14 @@ class UAEGenerator(OneToOneFeatureMixin, TransformerMixin, _BaseUAE):
         -------
         X_adv : ndarray of shape (n_samples, n_features), dtype of ``X``
         info : dict, only with ``return_info=True``
-            ``success`` (bool: an iterate met the attack's goal), ``mi`` (the
-            per-sample MINE estimate of the returned example; NaN for attacks
-            without one), ``loss`` (its attack loss, see
-            :class:`~sk_uae.attacks.AttackResult`), ``distortion_linf`` and
-            ``distortion_l2``.
+            ``success`` (bool: an iterate met the attack's goal -- after the
+            repair of integer and one-hot columns, when ``constraints`` has
+            any), ``mi`` (the per-sample MINE estimate of the returned example,
+            before such a repair; NaN for attacks without one), ``loss`` (its
+            attack loss, see :class:`~sk_uae.attacks.AttackResult`),
+            ``distortion_linf`` and ``distortion_l2``; with ``constraints``
+            also ``constraints_satisfied`` (bool: the example keeps every
+            constraint).
         """
         X, y = self._check_generate_input(X, y)
         X_adv, info = self._perturb(self.estimator_, self.attack_, X, y,
@@ -260,6 +267,8 @@ class UAEGenerator(OneToOneFeatureMixin, TransformerMixin, _BaseUAE):
             y = np.asarray(y)
             if y.shape[0] != X.shape[0]:
                 raise ValueError(f"y has {y.shape[0]} rows but X has {X.shape[0]}.")
+        if self.constraints_ is not None:
+            self.constraints_.check_rows(X, "X")
         return X, y
 
     def transform(self, X):
@@ -316,7 +325,12 @@ class _BaseAugment(_BaseUAE):
         X_adv : ndarray, their adversarial examples
         info : dict of per-sample arrays (see :meth:`UAEGenerator.generate`)
         """
-        gen = UAEGenerator(**{**self._shared_params(), "random_state": seed}).fit(X, y)
+        # names were resolved by the caller's fit; the generator sees positions
+        constraints = self._fit_constraints(X)
+        if constraints is not None:
+            constraints = constraints.positional()
+        gen = UAEGenerator(**{**self._shared_params(), "random_state": seed,
+                              "constraints": constraints}).fit(X, y)
         n = X.shape[0]
         n_aug = int(round(self.ratio * n))
         rng = check_random_state(seed)

@@ -13,6 +13,7 @@ from sklearn.base import clone
 from sklearn.metrics import accuracy_score
 from sklearn.utils.validation import check_array, check_is_fitted
 
+from .constraints import satisfied_rows
 from .mine import estimate_mi
 from .utils import seed_from_random_state
 
@@ -25,6 +26,7 @@ __all__ = [
     "similarity",
     "robust_accuracy",
     "make_attack_scorer",
+    "constraint_satisfaction",
 ]
 
 
@@ -41,6 +43,34 @@ def _pair(X, X_adv):
         if not np.all(np.isfinite(A)):
             raise ValueError(f"{name} contains NaN or infinite values; expected finite numbers.")
     return X, X_adv
+
+
+def constraint_satisfaction(X_adv, X, constraints, *, reduce="mean"):
+    """Fraction of examples that keep every feature constraint.
+
+    Parameters
+    ----------
+    X_adv, X : array-like of shape (n_samples, n_features)
+        Examples and their clean rows (row ``i`` of ``X_adv`` is the
+        perturbed row ``i`` of ``X``); finite values.
+    constraints : FeatureConstraints
+        Fitted (e.g. a generator's ``constraints_``), or unfitted: then it
+        is fitted on ``X`` (column names from a DataFrame ``X``).
+    reduce : {"mean", None}, default="mean"
+        ``None`` returns the per-row booleans.
+
+    Returns
+    -------
+    float or ndarray of bool
+        The share of rows with immutable columns bit-identical, integer
+        columns integral, one-hot groups with exactly one 1, values within
+        the bounds and on the allowed side of the clean value (float
+        rounding allowed, except for immutable columns).
+    """
+    if not hasattr(constraints, "immutable_"):
+        constraints = clone(constraints).fit(X)
+    X, X_adv = _pair(X, X_adv)
+    return _reduce(satisfied_rows(X_adv, X, constraints), reduce)
 
 
 def _reduce(values, reduce):

@@ -51,8 +51,10 @@ def unit_rows(n_features):
 def fast_attack(**kw):
     from sk_uae.attacks import MinMaxMINE
 
+    # the reference's plain step and absolute eps: the engine tests compare
+    # with the per-sample reference loop (tests/reference_minmax.py)
     params = dict(eps=0.3, max_iter=8, n_mine_steps=5, n_pairs=16, pair_dim=8,
-                  mine_hidden_sizes=(16, 4))
+                  mine_hidden_sizes=(16, 4), lr=0.01, step="plain", eps_scale="none")
     params.update(kw)
     return MinMaxMINE(**params)
 

@@ -24,7 +24,7 @@ def _mlp(cls=ClassifierNet, epochs=15, seed=0):
 
 
 def _pgd():
-    return PGD(eps=EPS, eps_step=EPS / 8, max_iter=20)
+    return PGD(eps=EPS, eps_step=EPS / 8, max_iter=20, eps_scale="none")
 
 
 def _last_epoch_rows(net):

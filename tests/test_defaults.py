@@ -47,7 +47,9 @@ def test_rounding_past_an_explicit_range_is_clipped_not_refused(table):
         gen.transform(Xs + 1e-3)  # beyond rounding: refused, with the way out named
 
 
-@pytest.mark.parametrize("attack", [fast_attack(max_iter=2), PGD(eps=0.1, max_iter=2),
+@pytest.mark.parametrize("attack", [MinMaxMINE(eps=0.1, max_iter=2, n_pairs=8, pair_dim=4,
+                                               mine_hidden_sizes=(8, 2)),
+                                    PGD(eps=0.1, max_iter=2),
                                     GaussianNoise(eps=0.1)],
                          ids=["MinMaxMINE", "PGD", "GaussianNoise"])
 def test_standardised_table_works_with_defaults(table, attack):
@@ -57,7 +59,10 @@ def test_standardised_table_works_with_defaults(table, attack):
                        random_state=0).fit(Xs)
     assert gen.attack_.clip_values_ == (float(Xs.min()), float(Xs.max()))
     X_adv, info = gen.generate(Xs)
-    assert np.all(np.isfinite(X_adv)) and np.abs(X_adv - Xs).max() <= 0.1 + 1e-6
+    # eps=0.1 is a tenth of each column's range (eps_scale="range")
+    unit = np.ptp(Xs.astype(np.float64), axis=0)
+    np.testing.assert_allclose(gen.attack_.eps_scale_, unit)
+    assert np.all(np.isfinite(X_adv)) and np.all(np.abs(X_adv - Xs) <= 0.1 * unit * (1 + 1e-6))
     assert X_adv.min() >= Xs.min() and X_adv.max() <= Xs.max()
     assert info["distortion_linf"].max() > 0
 

@@ -27,6 +27,7 @@ from tqdm.auto import tqdm
 from ..utils import resolve_device
 from ..utils._docstring import fill_doc
 from ..utils._torch import REDUCED_PRECISIONS, compute_dtype, with_precision
+from ..constraints import satisfied_rows
 from ._common import fit_rows_to_range, resolve_clip_values, row_bounds
 from ._objectives import attacked_module, resolve_objective
 
@@ -103,17 +104,24 @@ class AttackBatch:
     callback : callable or None
         Called by iterative attacks as ``callback(t, **per-sample tensors)``
         after every iteration (progress logging).
+
+    constraints : TorchConstraints or None
+        Feature constraints the engine keeps at every step
+        (:meth:`sk_uae.FeatureConstraints.for_torch`).
     """
 
-    __slots__ = ("x", "objective", "y", "seed", "module", "callback", "feature_fn")
+    __slots__ = ("x", "objective", "y", "seed", "module", "callback", "constraints",
+                 "feature_fn")
 
-    def __init__(self, x, objective=None, y=None, seed=0, module=None, callback=None):
+    def __init__(self, x, objective=None, y=None, seed=0, module=None, callback=None,
+                 constraints=None):
         self.x = x
         self.objective = objective
         self.y = y
         self.seed = int(seed)
         self.module = module
         self.callback = callback
+        self.constraints = constraints
         self.feature_fn = None  # set only by the deprecated run(feature_fn=...)
 
 
@@ -166,10 +174,14 @@ class BaseAttack(BaseEstimator):
         self.clip_values_ = resolve_clip_values(
             getattr(self, "clip_values", None), X, required=self._clip_required,
             owner=type(self).__name__)
+        self._fit_data(X)
         return self
 
     def _check_params(self):
         """Checks beyond ``_parameter_constraints`` (hook; called by :meth:`fit`)."""
+
+    def _fit_data(self, X):
+        """Resolve further data-dependent parameters from the rows ``X`` (hook of :meth:`fit`)."""
 
     # ---------------------------------------------------------------- hooks
     @fill_doc(**HOOK_DOCS)
@@ -220,7 +232,7 @@ class BaseAttack(BaseEstimator):
 
     # ------------------------------------------------------------- running
     def run(self, x, objective=None, *, y=None, seed=0, module=None, callback=None,
-            feature_fn="deprecated"):
+            constraints=None, feature_fn="deprecated"):
         """Attack one batch of tensors (the attack must be fitted).
 
         Parameters
@@ -239,6 +251,8 @@ class BaseAttack(BaseEstimator):
             The attacked module, for attacks that read its layers.
         callback : callable, optional
             Progress callback of iterative attacks (see :class:`AttackBatch`).
+        constraints : TorchConstraints, optional
+            Feature constraints kept at every step (see :class:`AttackBatch`).
         feature_fn : callable, optional
             Deprecated: pass ``module`` instead (attacks that read the
             model's first layer find it there). Removed in 0.2.
@@ -250,7 +264,7 @@ class BaseAttack(BaseEstimator):
         check_is_fitted(self, "clip_values_", msg=(
             f"This {type(self).__name__} is not fitted: call fit(X) with the rows the model was "
             "fitted on before run() (it resolves clip_values)."))
-        batch = AttackBatch(x, objective, y, seed, module, callback)
+        batch = AttackBatch(x, objective, y, seed, module, callback, constraints)
         if not (isinstance(feature_fn, str) and feature_fn == "deprecated"):
             warnings.warn("run(feature_fn=...) is deprecated and will be removed in 0.2; pass "
                           "module=<the attacked torch module> instead.", FutureWarning,
@@ -262,7 +276,7 @@ class BaseAttack(BaseEstimator):
         raise NotImplementedError(f"{type(self).__name__} must implement _run(batch).")
 
     def perturb(self, estimator, X, y=None, *, seed=0, batch_size=64, device="cpu",
-                precision="float32", verbose=0):
+                precision="float32", verbose=0, constraints=None):
         """Adversarial examples of the rows ``X`` against a fitted model, batch by batch.
 
         Parameters
@@ -289,13 +303,18 @@ class BaseAttack(BaseEstimator):
         verbose : int, default=0
             ``>= 1`` shows a progress bar over batches, ``>= 2`` also logs
             every iteration of iterative attacks to the ``"sk_uae"`` logger.
+        constraints : fitted FeatureConstraints, optional
+            Feature constraints: kept at every step of the attack; integer
+            and one-hot columns are repaired at the end, and every repaired
+            example is re-checked against the attack's goal (:meth:`verify`).
 
         Returns
         -------
         X_adv : ndarray of shape (n_samples, n_features), dtype of ``X``
         info : dict of ndarray
             ``success``, ``mi``, ``loss``, ``distortion_linf``, ``distortion_l2``
-            (see :meth:`sk_uae.UAEGenerator.generate`).
+            (see :meth:`sk_uae.UAEGenerator.generate`); with ``constraints``
+            also ``constraints_satisfied``.
         """
         check_is_fitted(self, "clip_values_")
         if self.clip_values_ is not None and not self._auto_clip():
@@ -308,6 +327,8 @@ class BaseAttack(BaseEstimator):
             recheck = None
             if precision in REDUCED_PRECISIONS and objective is not None:
                 recheck = self.objective_for(estimator, module)
+            tc = None if constraints is None else constraints.for_torch(device, dtype)
+            budget = self._budget_tensor(device, dtype)
             y = _labels_for(objective, y)
             batches = range(0, X.shape[0], batch_size)
             for start in tqdm(batches, disable=not verbose, desc="UAE", unit="batch"):
@@ -315,17 +336,29 @@ class BaseAttack(BaseEstimator):
                 xb = torch.tensor(X[start:stop], dtype=dtype, device=device)
                 yb = None if y is None else torch.as_tensor(y[start:stop], device=device)
                 callback = _diagnostics(start // batch_size) if verbose >= 2 else None
-                res = self.run(xb, objective, y=yb, seed=seed, module=module, callback=callback)
-                success = res.success.detach()
+                res = self.run(xb, objective, y=yb, seed=seed, module=module, callback=callback,
+                               constraints=tc)
+                success, x_adv = res.success.detach(), res.x_adv.detach()
+                changed = None
+                if tc is not None:  # the repair can undo what made an example adversarial
+                    repaired = tc.repair(x_adv, xb, *budget)
+                    changed = (repaired != x_adv).any(1)
+                    x_adv = repaired
                 if recheck is not None:
-                    success = success & self.verify(recheck, res.x_adv.detach(), xb, yb)
-                parts.append({"x_adv": res.x_adv.detach().cpu().numpy(),
+                    success = success & self.verify(recheck, x_adv, xb, yb)
+                elif changed is not None and objective is not None and bool(changed.any()):
+                    success = success & (self.verify(objective, x_adv, xb, yb) | ~changed)
+                parts.append({"x_adv": x_adv.cpu().numpy(),
                               "success": success.cpu().numpy(),
                               "mi": res.mi.detach().cpu().numpy(),
                               "loss": res.loss.detach().cpu().numpy()})
-        return self._assemble(parts, X)
+        return self._assemble(parts, X, constraints)
 
     # ------------------------------------------------------------- helpers
+    def _budget_tensor(self, device, dtype):
+        """``(eps, norm)`` of the perturbation set for a repair: ``(None, "linf")`` without."""
+        return None, "linf"
+
     def _auto_clip(self):
         return getattr(self, "clip_values", None) == "auto"
 
@@ -333,13 +366,16 @@ class BaseAttack(BaseEstimator):
         """Bounds of the rows ``x`` (tensor or array) for the engines, or None."""
         return row_bounds(x, self.clip_values_, self._auto_clip())
 
-    def _assemble(self, parts, X):
+    def _assemble(self, parts, X, constraints=None):
         if parts:
             cat = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
         else:
             cat = {"x_adv": np.empty_like(X, dtype=np.float32), "success": np.empty(0, bool),
                    "mi": np.empty(0, np.float32), "loss": np.empty(0, np.float32)}
         X_adv = self.constrain(cat.pop("x_adv").astype(X.dtype, copy=False), X)
+        if constraints is not None:
+            eps, norm = self._budget_array()
+            X_adv = constraints.enforce(X_adv, X, eps, norm)
         diff = (X_adv - X).astype(np.float64)
         info = {
             "success": cat["success"].astype(bool),
@@ -348,15 +384,53 @@ class BaseAttack(BaseEstimator):
             "distortion_linf": np.abs(diff).max(axis=1) if diff.shape[1] else np.zeros(len(X)),
             "distortion_l2": np.sqrt((diff**2).sum(axis=1)),
         }
+        if constraints is not None:
+            info["constraints_satisfied"] = satisfied_rows(X_adv, X, constraints)
         return X_adv, info
+
+    def _budget_array(self):
+        return None, "linf"
 
 
 class _BoxAttack(BaseAttack):
-    """Base of the attacks whose perturbation lives in a ball: ``_budget()`` says which."""
+    """Base of the attacks whose perturbation lives in a ball: ``_budget()`` says which.
+
+    Their ``eps`` is measured in the units that ``eps_scale`` gives every
+    column, resolved at :meth:`fit` into ``eps_scale_``.
+    """
 
     def _budget(self):
         """``(eps, norm)`` of the perturbation set, or ``None`` for no budget."""
         raise NotImplementedError
+
+    def _fit_data(self, X):
+        self.eps_scale_ = resolve_eps_scale(getattr(self, "eps_scale", "none"), X)
+
+    def _scale(self):
+        """Per-column units of ``eps`` (ndarray), or None where every column counts as 1."""
+        return getattr(self, "eps_scale_", None)
+
+    def _budget_array(self):
+        """The budget per column: ``(eps * eps_scale_, norm)``; ``(None, "linf")`` without one."""
+        budget = self._budget()
+        if budget is None:
+            return None, "linf"
+        eps, norm = budget
+        scale = self._scale()
+        return (eps if scale is None else eps * scale), norm
+
+    def _budget_tensor(self, device, dtype):
+        eps, norm = self._budget_array()
+        if isinstance(eps, np.ndarray):
+            eps = torch.as_tensor(eps, device=device, dtype=dtype)
+        return eps, norm
+
+    def _engine_eps(self, x, eps):
+        """``eps`` for an engine: the float itself, or a tensor per column under ``eps_scale``."""
+        scale = self._scale()
+        if scale is None:
+            return float(eps)
+        return torch.as_tensor(float(eps) * scale, device=x.device, dtype=x.dtype)
 
     @fill_doc(**HOOK_DOCS)
     def constrain(self, X_adv, X):
@@ -366,17 +440,70 @@ class _BoxAttack(BaseAttack):
         ----------
         %(constrain_params)s
         """
-        budget = self._budget()
-        if budget is not None:
-            eps, norm = budget
+        eps, norm = self._budget_array()
+        if eps is not None:
+            if np.ndim(eps):
+                eps = eps.astype(X.dtype)
             if norm == "linf":
                 X_adv = np.clip(X_adv, X - eps, X + eps)
             else:
                 d = (X_adv - X).astype(np.float64)
-                n = np.sqrt((d**2).sum(axis=1, keepdims=True))
-                X_adv = np.where(n > eps, X + d * (eps / np.maximum(n, 1e-30)), X_adv)
-                X_adv = X_adv.astype(X.dtype, copy=False)
+                if np.ndim(eps):
+                    free = eps > 0
+                    d[:, ~free] = 0.0
+                    n = np.sqrt(((d[:, free] / eps[free]) ** 2).sum(axis=1, keepdims=True))
+                    d = np.where(n > 1, d / np.maximum(n, 1e-30), d)
+                    X_adv = (X + d).astype(X.dtype, copy=False)
+                else:
+                    n = np.sqrt((d**2).sum(axis=1, keepdims=True))
+                    X_adv = np.where(n > eps, X + d * (eps / np.maximum(n, 1e-30)), X_adv)
+                    X_adv = X_adv.astype(X.dtype, copy=False)
         return super().constrain(X_adv, X)
+
+
+EPS_SCALE_CONSTRAINT = [StrOptions({"none", "range", "std"}), "array-like"]
+
+EPS_SCALE_DOC = """\
+    eps_scale : {"none", "range", "std"} or array-like of shape (n_features,), default="range"
+        The unit in which ``eps`` (and every step size given in units of
+        it) is measured, per column: ``"range"`` (the default) the column's
+        range on the rows given to :meth:`fit`, so that ``eps=0.1`` lets
+        every column move by a tenth of its range -- on images in [0, 1]
+        whose pixels span the whole range this is the absolute ``eps``;
+        ``"std"`` its standard deviation; ``"none"`` the data's own unit
+        (an absolute radius, as in the papers); an array gives the unit of
+        every column. A column that is constant on the fitted rows gets
+        unit 0 and never moves. The resolved units are ``eps_scale_``."""
+
+
+def resolve_eps_scale(eps_scale, X):
+    """The per-column unit of ``eps`` (ndarray), or None for ``"none"``.
+
+    Parameters
+    ----------
+    eps_scale : {"none", "range", "std"} or array-like of shape (n_features,)
+    X : ndarray of shape (n_samples, n_features)
+        The rows the attack is fitted on.
+
+    Returns
+    -------
+    ndarray of float64 or None
+    """
+    if isinstance(eps_scale, str):
+        if eps_scale == "none" or X.shape[0] == 0:
+            return None
+        X64 = X.astype(np.float64, copy=False)
+        scale = np.ptp(X64, axis=0) if eps_scale == "range" else X64.std(axis=0)
+    else:
+        scale = np.asarray(eps_scale, dtype=np.float64).ravel()
+        if scale.shape != (X.shape[1],):
+            raise ValueError(f"eps_scale has {scale.size} values; expected one per column "
+                             f"({X.shape[1]}), or 'none', 'range' or 'std'.")
+    if not np.all(np.isfinite(scale)) or np.any(scale < 0):
+        raise ValueError("eps_scale must give finite, non-negative units per column; got "
+                         f"values in [{np.min(scale):.3g}, {np.max(scale):.3g}]. Scale the "
+                         "columns of X (e.g. StandardScaler) if they overflow.")
+    return scale
 
 
 class _ObjectiveMixin:

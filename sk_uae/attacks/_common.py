@@ -16,10 +16,19 @@ def project(delta, eps, norm):
     """Project per-row perturbations onto the ``norm`` ball of radius ``eps``.
 
     ``"linf"`` clamps each coordinate; ``"l2"`` rescales rows longer than
-    ``eps`` (both exact projections).
+    ``eps`` (both exact projections). ``eps`` is a float or a tensor of
+    per-column radii (shape ``(d,)``); with the latter the L2 ball is the
+    ellipsoid ``||delta / eps||_2 <= 1``, onto which the rescaling projects
+    along the ray, and columns of radius 0 stay 0.
     """
     if norm == "linf":
         return delta.clamp(-eps, eps)
+    if isinstance(eps, torch.Tensor) and eps.ndim:
+        # per-column radii: the ball of ||delta / eps||_2 <= 1, zero radius fixed
+        free = eps > 0
+        u = torch.where(free, delta / torch.where(free, eps, torch.ones_like(eps)), 0.0)
+        n = u.norm(dim=1, keepdim=True)
+        return u * torch.where(n > 1, 1 / n.clamp_min(1e-30), torch.ones_like(n)) * eps
     n = delta.norm(dim=1, keepdim=True)
     scale = torch.where(n > eps, eps / n.clamp_min(1e-30), torch.ones_like(n))
     return delta * scale
@@ -139,3 +148,14 @@ def row_bounds(x, clip_values, auto):
     if isinstance(x, torch.Tensor):
         return x.clamp(max=lo), x.clamp(min=hi)
     return np.minimum(x, lo), np.maximum(x, hi)
+
+
+def feasible(x_adv, x, clip_values, constraints):
+    """``x_adv`` clipped to the valid range, then projected onto the feature constraints."""
+    x_adv = clip(x_adv, clip_values)
+    return x_adv if constraints is None else constraints.project(x_adv, x)
+
+
+def masked(grad, constraints):
+    """``grad`` without the entries of immutable columns, which take no step."""
+    return grad if constraints is None else constraints.step_mask(grad)

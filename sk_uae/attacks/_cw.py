@@ -8,12 +8,12 @@ from sklearn.utils._param_validation import Interval
 from ..utils._docstring import fill_doc
 from ._base import (ATTACK_NOTE, CLIP_VALUES_DOC, OBJECTIVE_CONSTRAINTS, OBJECTIVE_DOC,
                     AttackResult, BaseAttack, _GoalMixin, _ObjectiveMixin)
-from ._common import CLIP_VALUES_CONSTRAINT
+from ._common import CLIP_VALUES_CONSTRAINT, feasible
 from ._search import BestKeeper, ConstSearch
 
 
 def carlini_wagner_l2(x, objective, *, y=None, initial_const=1e-2, binary_search_steps=9,
-                      max_iter=100, lr=0.01, clip_values=(0.0, 1.0)):
+                      max_iter=100, lr=0.01, clip_values=(0.0, 1.0), constraints=None):
     """Run the Carlini-Wagner L2 attack on a batch (pure torch, any device).
 
     In tanh space ``x' = lo + (hi - lo) * (tanh(w) + 1) / 2`` (so ``x'``
@@ -47,6 +47,9 @@ def carlini_wagner_l2(x, objective, *, y=None, initial_const=1e-2, binary_search
     clip_values : tuple (low, high), default=(0.0, 1.0)
         Valid input range (numbers, or tensors of the shape of ``x``: per
         element); required by the tanh change of variables.
+    constraints : TorchConstraints, optional
+        Feature constraints: every iterate is projected onto them (so the
+        immutable columns get no gradient).
 
     Returns
     -------
@@ -67,7 +70,7 @@ def carlini_wagner_l2(x, objective, *, y=None, initial_const=1e-2, binary_search
         c = search.const
         for it in range(max_iter + 1):
             with torch.enable_grad():
-                x_adv = lo + (hi - lo) * (torch.tanh(w) + 1) / 2
+                x_adv = feasible(lo + (hi - lo) * (torch.tanh(w) + 1) / 2, x, None, constraints)
                 f = objective.loss(x_adv, x, ctx)
                 dist = (x_adv - x).pow(2).sum(1)
             with torch.no_grad():
@@ -146,4 +149,4 @@ class CarliniWagnerL2(_GoalMixin, _ObjectiveMixin, BaseAttack):
         return carlini_wagner_l2(
             batch.x, batch.objective, y=batch.y, initial_const=float(self.initial_const),
             binary_search_steps=int(self.binary_search_steps), max_iter=int(self.max_iter),
-            lr=float(self.lr), clip_values=self._bounds(batch.x))
+            lr=float(self.lr), clip_values=self._bounds(batch.x), constraints=batch.constraints)

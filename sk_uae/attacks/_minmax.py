@@ -12,9 +12,10 @@ from ..mine import (FeaturePairs, FusedStatisticsNetworks, RandomProjectionPairs
                     StatisticsNetworks)
 from ..mine._fused import BACKENDS
 from ..utils._docstring import fill_doc
-from ._base import (ATTACK_NOTE, CLIP_VALUES_DOC, OBJECTIVE_CONSTRAINTS, OBJECTIVE_DOC,
-                    AttackResult, _BoxAttack, _GoalMixin, _ObjectiveMixin)
-from ._common import CLIP_VALUES_CONSTRAINT, clip
+from ._base import (ATTACK_NOTE, CLIP_VALUES_DOC, EPS_SCALE_CONSTRAINT, EPS_SCALE_DOC,
+                    OBJECTIVE_CONSTRAINTS, OBJECTIVE_DOC, AttackResult, _BoxAttack, _GoalMixin,
+                    _ObjectiveMixin)
+from ._common import CLIP_VALUES_CONSTRAINT, clip, feasible, masked
 from ._random import row_uniform
 from ._search import BestKeeper, ConstSearch
 
@@ -96,8 +97,8 @@ def initial_delta(x, init, eps, seed, image_shape=None):
         Zero; ``U(-eps, eps)`` per element; or the reference's
         ``U(-L, L)`` with ``L = glorot_limit(d, image_shape)``, clipped to
         the box ``[-eps, eps]``.
-    eps : float
-        Half-width of the box.
+    eps : float or torch.Tensor of shape (d,)
+        Half-width of the box (per column when a tensor).
     seed : int
         The attack's seed.
     image_shape : tuple (C, H, W), optional
@@ -110,13 +111,14 @@ def initial_delta(x, init, eps, seed, image_shape=None):
     if init == "zeros":
         return torch.zeros_like(x)
     if init == "uniform":
-        limit = float(eps)
+        limit = eps.double() if isinstance(eps, torch.Tensor) else float(eps)
     elif init == "glorot":
         limit = glorot_limit(x.shape[1], image_shape)
     else:
         raise ValueError(f"init={init!r} is not known; expected 'zeros', 'uniform' or 'glorot'.")
     u = row_uniform(x, seed, stream=_START_STREAM) * 2 - 1
-    return (u * limit).clamp_(-eps, eps).to(x.dtype)
+    box = eps.double() if isinstance(eps, torch.Tensor) else eps
+    return (u * limit).clamp_(-box, box).to(x.dtype)
 
 
 def conv_map_shape(pair_width, image_shape=None):
@@ -144,6 +146,7 @@ def minmax_mine(
     feature_fn=None,
     eps=0.3,
     lr=0.01,
+    step="plain",
     max_iter=40,
     initial_const=1e-3,
     dual_step=0.1,
@@ -160,6 +163,7 @@ def minmax_mine(
     mine_backend="native",
     image_shape=None,
     conv_front=None,
+    constraints=None,
 ):
     """Run the MinMax MINE attack on a batch (pure torch, any device).
 
@@ -171,8 +175,9 @@ def minmax_mine(
        pairs of ``(x, x')`` with ``x' = clip(x + delta)``;
     2. evaluate ``f(x')`` and ``MI(x, x')``; keep ``x'`` if it is the best
        iterate so far (see below);
-    3. one plain gradient step on ``L = c * f + s * MI`` for ``delta``,
-       then projection onto the box ``[-eps, eps]``;
+    3. one gradient step on ``L = c * f + s * MI`` for ``delta`` (plain, or
+       normalised per row, see ``step``), then projection onto the box
+       ``[-eps, eps]`` and onto the feature ``constraints``;
     4. dual update ``c <- max(0, (1 - beta * gamma_t) * c + beta * f)`` with
        ``gamma_t = (t + 1) ** (-1/4)``.
 
@@ -196,10 +201,18 @@ def minmax_mine(
     feature_fn : callable, optional
         If given, MINE pairs come from it (:class:`~sk_uae.mine.FeaturePairs`);
         otherwise from random projections.
-    eps : float, default=0.3
-        Half-width of the L-infinity box on ``delta``.
+    eps : float or torch.Tensor of shape (d,), default=0.3
+        Half-width of the L-infinity box on ``delta`` (per column when a
+        tensor).
     lr : float, default=0.01
-        Step size of the plain gradient step on ``delta``.
+        Step size on ``delta``: of the gradient itself (``step="plain"``) or
+        of the largest coordinate's move, as a fraction of ``eps``
+        (``step="normalized"``).
+    step : {"plain", "normalized"}, default="plain"
+        ``"plain"``: ``delta -= lr * grad`` (the reference). ``"normalized"``:
+        the gradient in units of ``eps`` divided by its L-infinity norm per
+        row, so that each step moves the row's most sensitive column by
+        ``lr * eps`` whatever the scale of the loss.
     max_iter : int, default=40
         MinMax iterations ``T`` (candidates for the returned example).
     initial_const : float or torch.Tensor of shape (B,), default=1e-3
@@ -247,6 +260,9 @@ def minmax_mine(
         A Conv2D front on each branch of the statistics networks, over the
         first-layer maps of ``feature_fn`` (the reference's ``conv`` mode:
         ``(16, 2)``); see :class:`~sk_uae.mine.StatisticsNetworks`.
+    constraints : TorchConstraints, optional
+        Feature constraints: immutable columns take no step, and ``delta``
+        is projected onto the bounds and directions after every step.
 
     Returns
     -------
@@ -289,7 +305,10 @@ def minmax_mine(
     ctx = objective.prepare(x, y)
     s = float(objective.mi_sign)
     c = torch.as_tensor(initial_const, device=dev, dtype=dtype).expand(n).clone()
-    delta = initial_delta(x, init, eps, seed, image_shape).requires_grad_(True)
+    delta = initial_delta(x, init, eps, seed, image_shape)
+    if constraints is not None:
+        delta = feasible(x + delta, x, clip_values, constraints) - x
+    delta.requires_grad_(True)
 
     best, fallback = BestKeeper(x), BestKeeper(x)
     for t in range(max_iter + 1):
@@ -336,9 +355,20 @@ def minmax_mine(
         with torch.no_grad():
             gamma = (t + 1) ** -0.25
             c = torch.clamp((1 - dual_step * gamma) * c + dual_step * f_d, min=0)
-            delta = (delta - lr * grad).clamp_(-eps, eps)
+            delta = (delta - _step(masked(grad, constraints), lr, eps, step)).clamp_(-eps, eps)
+            if constraints is not None:
+                delta = feasible(x + delta, x, clip_values, constraints) - x
         delta.requires_grad_(True)
     return _best_or_fallback(best, fallback)
+
+
+def _step(grad, lr, eps, step):
+    """The move of ``delta``: ``lr * grad``, or normalised per row in units of ``eps``."""
+    if step == "plain":
+        return lr * grad
+    g = grad * eps  # the gradient with respect to delta / eps
+    top = g.abs().amax(1, keepdim=True)
+    return (lr * eps) * g / top.clamp_min(torch.finfo(g.dtype).tiny)
 
 
 def _best_or_fallback(best, fallback):
@@ -388,7 +418,8 @@ def minmax_mine_search(x, objective, *, const_search_steps=9, initial_const=1e-3
     return _best_or_fallback(best, fallback)
 
 
-@fill_doc(note=ATTACK_NOTE, clip_values=CLIP_VALUES_DOC, objective=OBJECTIVE_DOC)
+@fill_doc(note=ATTACK_NOTE, clip_values=CLIP_VALUES_DOC, objective=OBJECTIVE_DOC,
+          eps_scale=EPS_SCALE_DOC)
 class MinMaxMINE(_GoalMixin, _ObjectiveMixin, _BoxAttack):
     """MinMax attack with a per-sample MINE similarity (the UAE attack).
 
@@ -406,12 +437,26 @@ class MinMaxMINE(_GoalMixin, _ObjectiveMixin, _BoxAttack):
     Parameters
     ----------
     eps : float, default=0.3
-        Half-width of the L-infinity box on ``delta``.
+        Half-width of the L-infinity box on ``delta``, in the units of
+        ``eps_scale`` (by default each column's range). This is the
+        parameter a grid search should search: with the default normalised
+        step the examples use the box it sets.
     max_iter : int, default=40
         MinMax iterations ``T`` (reference scripts: 40 for autoencoders).
-    lr : float, default=0.01
-        Step size of the plain gradient step on ``delta`` (``0`` leaves the
-        start in place: the returned examples are the starts).
+    lr : float, default=0.1
+        Step size on ``delta``: with ``step="normalized"`` the move of the
+        row's most sensitive column per iteration, as a fraction of
+        ``eps``; with ``step="plain"`` the factor of the raw gradient (the
+        reference: 0.01). ``0`` leaves the start in place: the returned
+        examples are the starts.
+    step : {"normalized", "plain"}, default="normalized"
+        ``"normalized"``: the gradient, in units of ``eps``, divided by its
+        largest entry per row, as PGD normalises its step -- the budget
+        binds whatever the scale of the loss. ``"plain"``: ``lr`` times the
+        raw gradient, the reference's step, whose size depends on the scale
+        of the loss and of the data (on standardised tables it barely moves
+        the rows, so ``eps`` never binds).
+    %(eps_scale)s
     initial_const : float, default=1e-3
         Initial dual variable ``c_0``.
     dual_step : float, default=0.1
@@ -501,12 +546,16 @@ class MinMaxMINE(_GoalMixin, _ObjectiveMixin, _BoxAttack):
         "mine_conv_front": (16, 2),
         "n_pairs": 500,
         "pair_dim": 128,
+        "step": "plain",
+        "eps_scale": "none",
     }
 
     _parameter_constraints = {
         "eps": [Interval(Real, 0, None, closed="neither")],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "lr": [Interval(Real, 0, None, closed="left")],
+        "step": [StrOptions({"normalized", "plain"})],
+        "eps_scale": EPS_SCALE_CONSTRAINT,
         "initial_const": [Interval(Real, 0, None, closed="left")],
         "dual_step": [Interval(Real, 0, None, closed="left")],
         "n_mine_steps": [Interval(Integral, 0, None, closed="left"), StrOptions({"auto"})],
@@ -528,7 +577,9 @@ class MinMaxMINE(_GoalMixin, _ObjectiveMixin, _BoxAttack):
         self,
         eps=0.3,
         max_iter=40,
-        lr=0.01,
+        lr=0.1,
+        step="normalized",
+        eps_scale="range",
         initial_const=1e-3,
         dual_step=0.1,
         n_mine_steps="auto",
@@ -550,6 +601,8 @@ class MinMaxMINE(_GoalMixin, _ObjectiveMixin, _BoxAttack):
         self.eps = eps
         self.max_iter = max_iter
         self.lr = lr
+        self.step = step
+        self.eps_scale = eps_scale
         self.initial_const = initial_const
         self.dual_step = dual_step
         self.n_mine_steps = n_mine_steps
@@ -573,7 +626,8 @@ class MinMaxMINE(_GoalMixin, _ObjectiveMixin, _BoxAttack):
         """A ``MinMaxMINE`` with the reference code's unsupervised settings.
 
         The settings of the reference's autoencoder scripts: ``eps=1.0``
-        (only the input range binds), ``lr=0.01``, ``max_iter=40``,
+        in the data's own units (``eps_scale="none"``; only the input range
+        binds), the plain step ``lr=0.01`` (``step="plain"``), ``max_iter=40``,
         ``initial_const=1e-3``, ``dual_step=0.1``, 20 MINE steps per
         iteration at ``mine_lr=1.5e-5``, branch widths ``(512, 10)``, the
         Glorot start (``init="glorot"``), and MINE pairs from the first-layer
@@ -643,8 +697,9 @@ class MinMaxMINE(_GoalMixin, _ObjectiveMixin, _BoxAttack):
             **extra,
             y=batch.y,
             feature_fn=feature_fn,
-            eps=float(self.eps),
+            eps=self._engine_eps(batch.x, self.eps),
             lr=float(self.lr),
+            step=self.step,
             max_iter=int(self.max_iter),
             initial_const=float(self.initial_const),
             dual_step=float(self.dual_step),
@@ -661,6 +716,7 @@ class MinMaxMINE(_GoalMixin, _ObjectiveMixin, _BoxAttack):
             mine_backend=self.mine_backend,
             image_shape=_module_image_shape(batch.module, batch.x.shape[1]),
             conv_front=conv_front,
+            constraints=batch.constraints,
         )
 
 

@@ -6,9 +6,10 @@ import torch
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ..utils._docstring import fill_doc
-from ._base import (ATTACK_NOTE, CLIP_VALUES_DOC, HOOK_DOCS, OBJECTIVE_CONSTRAINTS, OBJECTIVE_DOC,
-                    AttackResult, _BoxAttack, _ObjectiveMixin)
-from ._common import CLIP_VALUES_CONSTRAINT, clip, project
+from ._base import (ATTACK_NOTE, CLIP_VALUES_DOC, EPS_SCALE_CONSTRAINT, EPS_SCALE_DOC, HOOK_DOCS,
+                    OBJECTIVE_CONSTRAINTS, OBJECTIVE_DOC, AttackResult, _BoxAttack,
+                    _ObjectiveMixin)
+from ._common import CLIP_VALUES_CONSTRAINT, clip, feasible, masked, project
 from ._random import row_normal, row_uniform
 
 
@@ -23,11 +24,13 @@ def random_start(x, eps, norm, seed):
     direction = row_normal(x, seed, stream=1)
     direction = direction / direction.norm(dim=1, keepdim=True).clamp_min(1e-30)
     radius = row_uniform(x[:, :1], seed, stream=7).squeeze(1) ** (1.0 / x.shape[1])
+    if isinstance(eps, torch.Tensor) and eps.ndim:  # per-column radii: an ellipsoid
+        return direction * radius.to(x.dtype)[:, None] * eps
     return direction * (eps * radius).to(x.dtype)[:, None]
 
 
 def pgd(x, objective, *, y=None, norm="linf", eps=0.3, eps_step=0.01, max_iter=40,
-        random_init=False, clip_values=(0.0, 1.0), seed=0):
+        random_init=False, clip_values=(0.0, 1.0), seed=0, constraints=None):
     """Run PGD on a batch (pure torch, any device): maximise the objective's attack loss.
 
     Each step moves ``x'`` by ``eps_step`` along the sign of the gradient of
@@ -49,10 +52,11 @@ def pgd(x, objective, *, y=None, norm="linf", eps=0.3, eps_step=0.01, max_iter=4
     norm : {"linf", "l2"}, default="linf"
         Norm of the step and of the ball: sign-of-gradient steps and a box
         (``"linf"``) or normalised-gradient steps and an L2 ball (``"l2"``).
-    eps : float, default=0.3
-        Radius of the ``norm`` ball on ``x' - x``.
-    eps_step : float, default=0.01
-        Step size.
+    eps : float or torch.Tensor of shape (d,), default=0.3
+        Radius of the ``norm`` ball on ``x' - x``; a tensor gives a radius
+        per column (the L2 ball becomes the ellipsoid ``||(x' - x) / eps|| <= 1``).
+    eps_step : float or torch.Tensor of shape (d,), default=0.01
+        Step size (per column when a tensor, in proportion to ``eps``).
     max_iter : int, default=40
         Number of steps.
     random_init : bool, default=False
@@ -63,6 +67,9 @@ def pgd(x, objective, *, y=None, norm="linf", eps=0.3, eps_step=0.01, max_iter=4
         element); ``None`` for unbounded data.
     seed : int, default=0
         Seeds the random start (unused without ``random_init``).
+    constraints : TorchConstraints, optional
+        Feature constraints: immutable columns take no step, and every
+        iterate is projected onto the bounds and directions.
 
     Returns
     -------
@@ -73,19 +80,23 @@ def pgd(x, objective, *, y=None, norm="linf", eps=0.3, eps_step=0.01, max_iter=4
     ctx = objective.prepare(x, y)
     x_adv = x.clone()
     if random_init:
-        x_adv = clip(x + random_start(x, eps, norm, seed), clip_values)
+        x_adv = feasible(x + random_start(x, eps, norm, seed), x, clip_values, constraints)
+    per_column = isinstance(eps_step, torch.Tensor) and eps_step.ndim > 0
     for _ in range(max_iter):
         x_adv = x_adv.detach().requires_grad_(True)
         with torch.enable_grad():
             (grad,) = torch.autograd.grad(objective.adversarial_loss(x_adv, x, ctx).sum(), x_adv)
         with torch.no_grad():
+            grad = masked(grad, constraints)
             if norm == "linf":
                 step = grad.sign()
             else:
+                if per_column:  # the normalised step in units of eps_step
+                    grad = grad * eps_step
                 g = grad.norm(dim=1, keepdim=True)
                 step = grad * torch.where(g == 0, g, 1 / g)
             x_adv = clip(x_adv + eps_step * step, clip_values)
-            x_adv = x + project(x_adv - x, eps, norm)
+            x_adv = feasible(x + project(x_adv - x, eps, norm), x, None, constraints)
     x_adv = x_adv.detach()
     with torch.no_grad():
         success = objective.adversarial_success(x_adv, x, ctx)
@@ -93,7 +104,8 @@ def pgd(x, objective, *, y=None, norm="linf", eps=0.3, eps_step=0.01, max_iter=4
     return AttackResult(x_adv=x_adv, success=success, loss=loss)
 
 
-@fill_doc(note=ATTACK_NOTE, clip_values=CLIP_VALUES_DOC, objective=OBJECTIVE_DOC)
+@fill_doc(note=ATTACK_NOTE, clip_values=CLIP_VALUES_DOC, objective=OBJECTIVE_DOC,
+          eps_scale=EPS_SCALE_DOC)
 class PGD(_ObjectiveMixin, _BoxAttack):
     """Projected gradient descent attack (L-infinity or L2), a baseline.
 
@@ -108,14 +120,18 @@ class PGD(_ObjectiveMixin, _BoxAttack):
     Parameters
     ----------
     eps : float, default=0.3
-        Radius of the ``norm`` ball on ``x' - x``.
+        Radius of the ``norm`` ball on ``x' - x``, in the units of
+        ``eps_scale``.
     eps_step : float, default=0.01
-        Step size.
+        Step size, in the units of ``eps_scale``.
     max_iter : int, default=40
         Number of steps.
     norm : {"linf", "l2"}, default="linf"
         Norm of the ball and of the steps (sign of the gradient for
-        ``"linf"``, gradient divided by its L2 norm for ``"l2"``).
+        ``"linf"``, gradient divided by its L2 norm for ``"l2"``); under a
+        per-column ``eps_scale`` both are taken in its units (the L2 ball
+        is the ellipsoid ``||(x' - x) / eps_scale_|| <= eps``).
+    %(eps_scale)s
     random_init : bool, default=False
         Start from a uniform draw in the ball (per row; see
         :func:`random_start`) instead of ``x``.
@@ -134,17 +150,20 @@ class PGD(_ObjectiveMixin, _BoxAttack):
         "eps_step": [Interval(Real, 0, None, closed="neither")],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "norm": [StrOptions({"linf", "l2"})],
+        "eps_scale": EPS_SCALE_CONSTRAINT,
         "random_init": ["boolean"],
         "clip_values": CLIP_VALUES_CONSTRAINT,
         **OBJECTIVE_CONSTRAINTS,
     }
 
-    def __init__(self, eps=0.3, eps_step=0.01, max_iter=40, norm="linf", random_init=False,
-                 clip_values="auto", targeted=False, confidence=0.0, objective="auto"):
+    def __init__(self, eps=0.3, eps_step=0.01, max_iter=40, norm="linf", eps_scale="range",
+                 random_init=False, clip_values="auto", targeted=False, confidence=0.0,
+                 objective="auto"):
         self.eps = eps
         self.eps_step = eps_step
         self.max_iter = max_iter
         self.norm = norm
+        self.eps_scale = eps_scale
         self.random_init = random_init
         self.clip_values = clip_values
         self.targeted = targeted
@@ -166,7 +185,8 @@ class PGD(_ObjectiveMixin, _BoxAttack):
             return objective.adversarial_success(x_adv, x, objective.prepare(x, y))
 
     def _run(self, batch):
-        return pgd(batch.x, batch.objective, y=batch.y, norm=self.norm, eps=float(self.eps),
-                   eps_step=float(self.eps_step), max_iter=int(self.max_iter),
+        return pgd(batch.x, batch.objective, y=batch.y, norm=self.norm,
+                   eps=self._engine_eps(batch.x, self.eps),
+                   eps_step=self._engine_eps(batch.x, self.eps_step), max_iter=int(self.max_iter),
                    random_init=bool(self.random_init), clip_values=self._bounds(batch.x),
-                   seed=batch.seed)
+                   seed=batch.seed, constraints=batch.constraints)
