@@ -155,7 +155,10 @@ class UAEGenerator(OneToOneFeatureMixin, TransformerMixin, _BaseUAE):
             any), ``mi`` (the per-sample MINE estimate of the returned example,
             before such a repair; NaN for attacks without one), ``loss`` (its
             attack loss, see :class:`~sk_uae.attacks.AttackResult`),
-            ``distortion_linf`` and ``distortion_l2``; with ``constraints``
+            ``distortion_linf`` and ``distortion_l2`` (in the data's units),
+            ``distortion_linf_units`` (the L-infinity distortion in the
+            attack's ``eps_scale_`` units, comparable with its ``eps``; columns
+            of unit 0 left out); with ``constraints``
             also ``constraints_satisfied`` (bool: the example keeps every
             constraint).
         """

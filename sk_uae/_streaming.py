@@ -31,7 +31,8 @@ MANIFEST = "manifest.json"
 X_FILE = "X_adv.npy"
 INFO_FILE = "info.npy"
 INFO_DTYPE = np.dtype([("success", "?"), ("mi", "<f8"), ("loss", "<f8"),
-                       ("distortion_linf", "<f8"), ("distortion_l2", "<f8")])
+                       ("distortion_linf", "<f8"), ("distortion_l2", "<f8"),
+                       ("distortion_linf_units", "<f8")])
 _FILE_BUFFER = 1 << 16
 _CHUNK = 1 << 20
 

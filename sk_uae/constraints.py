@@ -50,6 +50,11 @@ class FeatureConstraints(BaseEstimator):
     integer : list of int or str, default=None
         Columns whose values are integers. The search may move them
         continuously; the result is rounded towards the clean value.
+    integer_grid : dict {column: (origin, step)}, default=None
+        Integer columns seen through an affine scaling: their values are
+        ``origin + step * k`` for integers ``k`` (a count after a
+        ``MinMaxScaler``, say). Listed columns are integer columns; the
+        others of ``integer`` have origin 0 and step 1.
     one_hot : list of lists of int or str, default=None
         Groups of columns that encode one category: every value is 0 or 1
         and exactly one is 1. The search relaxes them; the result is the
@@ -68,6 +73,9 @@ class FeatureConstraints(BaseEstimator):
         Column positions of each one-hot group.
     lower_, upper_ : ndarray of float64, shape (n_features,)
         Bounds (``-inf``/``inf`` where none).
+    integer_origin_, integer_step_ : ndarray of float64, shape (n_features,)
+        The grid of every integer column (0 and 1 unless ``integer_grid``
+        says otherwise).
     n_features_in_ : int
     feature_names_in_ : ndarray of str
         Only when the rows had column names.
@@ -87,9 +95,10 @@ class FeatureConstraints(BaseEstimator):
     """
 
     def __init__(self, immutable=None, integer=None, one_hot=None, lower=None, upper=None,
-                 increase_only=None, decrease_only=None):
+                 increase_only=None, decrease_only=None, integer_grid=None):
         self.immutable = immutable
         self.integer = integer
+        self.integer_grid = integer_grid
         self.one_hot = one_hot
         self.lower = lower
         self.upper = upper
@@ -130,6 +139,19 @@ class FeatureConstraints(BaseEstimator):
         cols = self._columns
         self.immutable_ = _mask(cols(self.immutable, "immutable"), d)
         self.integer_ = _mask(cols(self.integer, "integer"), d)
+        self.integer_origin_ = np.zeros(d)
+        self.integer_step_ = np.ones(d)
+        for c, grid in (self.integer_grid or {}).items():
+            (j,) = cols([c], "integer_grid")
+            try:
+                origin, step = (float(v) for v in grid)
+            except (TypeError, ValueError):
+                origin, step = np.nan, np.nan
+            if not (np.isfinite(origin) and np.isfinite(step) and step > 0):
+                raise ValueError(f"integer_grid: column {self._name(j)} needs (origin, step) "
+                                 f"with a finite step > 0; got {grid!r}.")
+            self.integer_[j] = True
+            self.integer_origin_[j], self.integer_step_[j] = origin, step
         self.increase_only_ = _mask(cols(self.increase_only, "increase_only"), d)
         self.decrease_only_ = _mask(cols(self.decrease_only, "decrease_only"), d)
         self.one_hot_groups_ = self._groups()
@@ -233,6 +255,7 @@ class FeatureConstraints(BaseEstimator):
 
     def _arrays(self):
         return {"immutable": self.immutable_, "integer": self.integer_,
+                "origin": self.integer_origin_, "step": self.integer_step_,
                 "increase": self.increase_only_, "decrease": self.decrease_only_,
                 "lower": self.lower_, "upper": self.upper_, "groups": self.one_hot_groups_}
 
@@ -289,8 +312,12 @@ class FeatureConstraints(BaseEstimator):
         def cols(mask):
             return np.flatnonzero(mask).tolist() or None
 
+        grid = {int(j): (float(self.integer_origin_[j]), float(self.integer_step_[j]))
+                for j in np.flatnonzero(self.integer_)
+                if (self.integer_origin_[j], self.integer_step_[j]) != (0.0, 1.0)}
         return FeatureConstraints(
             immutable=cols(self.immutable_), integer=cols(self.integer_),
+            integer_grid=grid or None,
             one_hot=[g.tolist() for g in self.one_hot_groups_] or None,
             lower=self.lower_.copy(), upper=self.upper_.copy(),
             increase_only=cols(self.increase_only_), decrease_only=cols(self.decrease_only_))
@@ -305,8 +332,10 @@ class FeatureConstraints(BaseEstimator):
         outputs integers between 0 and the last code; ``MinMaxScaler``
         outputs keep its ``feature_range``; with ``X`` (the raw rows), the
         other numeric outputs (scalers, ``"passthrough"``) keep the range
-        they have on ``ct.transform(X)``. A transformer inside a
-        ``Pipeline`` is read from the pipeline's last step.
+        they have on ``ct.transform(X)``, and those made by an affine map
+        from a column of integer dtype are integers on its grid
+        (``integer_grid``). A transformer inside a ``Pipeline`` is read from
+        the pipeline's last step.
 
         Parameters
         ----------
@@ -333,7 +362,7 @@ class FeatureConstraints(BaseEstimator):
                             f"{type(ct).__name__}.")
         check_is_fitted(ct, "transformers_")
         Xt = None if X is None else np.asarray(ct.transform(X), dtype=np.float64)
-        integer, groups, lower, upper = [], [], {}, {}
+        integer, groups, lower, upper, grid = [], [], {}, {}, {}
         by_input = {}
         for name, trans, columns in ct.transformers_:
             if trans == "drop" or name not in ct.output_indices_:
@@ -363,12 +392,18 @@ class FeatureConstraints(BaseEstimator):
                 for j, cats in zip(positions, last.categories_):
                     integer.append(j)
                     lower[j], upper[j] = 0.0, float(len(cats) - 1)
-            elif isinstance(last, MinMaxScaler) and not isinstance(trans, Pipeline):
+
+            if isinstance(last, MinMaxScaler) and not isinstance(trans, Pipeline):
                 for j in positions:
                     lower[j], upper[j] = (float(v) for v in last.feature_range)
             elif Xt is not None:
                 for j in positions:
                     lower[j], upper[j] = float(Xt[:, j].min()), float(Xt[:, j].max())
+            if Xt is not None and len(inputs) == len(positions):
+                for col, j in zip(inputs, positions):
+                    affine = _integer_affine(_raw_column(X, col), Xt[:, j])
+                    if affine is not None:
+                        grid[j] = affine
 
         def outputs(spec, what):
             if spec is None:
@@ -383,6 +418,7 @@ class FeatureConstraints(BaseEstimator):
             return found
 
         return cls(immutable=outputs(immutable, "immutable"), integer=integer or None,
+                   integer_grid=grid or None,
                    one_hot=groups or None, lower=lower or None, upper=upper or None,
                    increase_only=outputs(increase_only, "increase_only"),
                    decrease_only=outputs(decrease_only, "decrease_only"))
@@ -405,6 +441,25 @@ def _input_columns(ct, columns):
         else:
             idx = np.asarray(cols, dtype=int)
     return [str(names[i]) if names is not None else int(i) for i in idx]
+
+
+def _raw_column(X, col):
+    return np.asarray(X[col]) if hasattr(X, "columns") else np.asarray(X)[:, col]
+
+
+def _integer_affine(raw, out):
+    """``(origin, step)`` when ``raw`` has an integer dtype and ``out = origin + step * raw``."""
+    if raw.dtype.kind not in "iu":
+        return None
+    raw = raw.astype(np.float64)
+    lo, hi = np.argmin(raw), np.argmax(raw)
+    if raw[hi] == raw[lo]:
+        return None
+    step = (out[hi] - out[lo]) / (raw[hi] - raw[lo])
+    origin = out[lo] - step * raw[lo]
+    if step <= 0 or not np.allclose(origin + step * raw, out, rtol=1e-9, atol=1e-9):
+        return None
+    return float(origin), float(step)
 
 
 def _input_key(ct, c):
@@ -437,7 +492,7 @@ def _broken(arrays, X_adv, X):
     tol = _ATOL * np.maximum(1.0, np.abs(X_adv))
     broken = {
         "outside its bounds": (X_adv < arrays["lower"] - tol) | (X_adv > arrays["upper"] + tol),
-        "not an integer": (np.abs(X_adv - np.round(X_adv)) > tol) & arrays["integer"],
+        "not an integer": _off_grid(X_adv, arrays) & arrays["integer"],
     }
     one_hot = np.zeros_like(X_adv, dtype=bool)
     for g in arrays["groups"]:
@@ -452,6 +507,12 @@ def _broken(arrays, X_adv, X):
         broken["increase-only, but decreased"] = (diff < -tol) & arrays["increase"]
         broken["decrease-only, but increased"] = (diff > tol) & arrays["decrease"]
     return broken
+
+
+def _off_grid(X_adv, arrays):
+    """Entries that are not ``origin + step * k`` for an integer ``k`` (rounding allowed)."""
+    k = (X_adv - arrays["origin"]) / arrays["step"]
+    return np.abs(k - np.round(k)) > _ATOL * np.maximum(1.0, np.abs(k))
 
 
 def satisfied_rows(X_adv, X, constraints):
@@ -494,6 +555,8 @@ class TorchConstraints:
         self.increase = t(arrays["increase"], torch.bool)
         self.decrease = t(arrays["decrease"], torch.bool)
         self.integer = t(arrays["integer"], torch.bool)
+        self.origin = t(arrays["origin"])
+        self.step = t(arrays["step"])
         self.lower = t(arrays["lower"])
         self.upper = t(arrays["upper"])
         self.groups = [torch.as_tensor(g, device=device, dtype=torch.long)
@@ -526,8 +589,10 @@ class TorchConstraints:
         with torch.no_grad():
             x_adv = self.project(x_adv, x)
             if bool(self.integer.any()):
-                x_int = torch.round(x)
-                x_adv = torch.where(self.integer, x_int + torch.trunc(x_adv - x_int), x_adv)
+                o, s = self.origin, self.step
+                k = torch.round((x - o) / s)
+                k_adv = k + torch.trunc((x_adv - o) / s - k)
+                x_adv = torch.where(self.integer, o + s * k_adv, x_adv)
             for g in self.groups:
                 clean = torch.round(x[:, g])
                 pick = torch.nn.functional.one_hot(x_adv[:, g].argmax(1), len(g)).to(x.dtype)

@@ -215,7 +215,7 @@ def make_model(task, model, n_features, image_shape, epochs, seed):
     return factories[model](n_features, image_shape, epochs, seed)
 
 
-def baseline_attack(method, uae_linf, clip_values="auto"):
+def baseline_attack(method, uae_linf, clip_values="auto", eps_scale="none"):
     """The attack object of a baseline method, matched to the UAEs' distortion.
 
     Parameters
@@ -226,10 +226,13 @@ def baseline_attack(method, uae_linf, clip_values="auto"):
         ``uae_linf``; ``"pgd"``: :class:`~sk_uae.attacks.PGD` in the
         L-infinity ball of radius ``uae_linf`` (10 steps of a quarter of it).
     uae_linf : float
-        Mean L-infinity distortion of the UAEs (floored at ``1e-6``).
+        Mean L-infinity distortion of the UAEs (floored at ``1e-6``), in
+        the units of ``eps_scale``.
     clip_values : "auto", tuple (low, high) or None, default="auto"
         Valid input range of the attack (see
         :class:`~sk_uae.attacks.GaussianNoise`).
+    eps_scale : {"none", "range", "std"} or array-like, default="none"
+        The per-column unit of ``uae_linf`` (the UAE attack's ``eps_scale``).
 
     Returns
     -------
@@ -239,9 +242,10 @@ def baseline_attack(method, uae_linf, clip_values="auto"):
     if method == "duplicate":
         return Duplicate()
     if method == "noise":
-        return GaussianNoise(eps=eps, norm="linf", clip_values=clip_values)
+        return GaussianNoise(eps=eps, norm="linf", clip_values=clip_values, eps_scale=eps_scale)
     if method == "pgd":
-        return PGD(eps=eps, eps_step=eps / 4, max_iter=10, norm="linf", clip_values=clip_values)
+        return PGD(eps=eps, eps_step=eps / 4, max_iter=10, norm="linf", clip_values=clip_values,
+                   eps_scale=eps_scale)
     raise ValueError(f"method {method!r} is not a baseline; expected one of {METHODS}.")
 
 
@@ -377,8 +381,10 @@ def compare_augmentations(X_train, X_test, y_train=None, y_test=None, *, task="r
             elif method == "uae":
                 aug = _augment(clone(base), attack or MinMaxMINE(), verbose=verbose, **run)
             else:
-                aug = _augment(clone(base), baseline_attack(method, uae["distortion_linf_mean"]),
-                               **run)
+                # matched in the units the UAE attack measures eps in
+                aug = _augment(clone(base), baseline_attack(
+                    method, uae["distortion_linf_units_mean"],
+                    eps_scale=uae["eps_scale"]), **run)
             done[method] = _record(method, aug, _METRICS[task], X_train, y_train, X_test, y_test,
                                    scored=method in methods)
             if on_result is not None:
@@ -407,8 +413,11 @@ def _record(method, aug, metric, X_train, y_train, X_test, y_test, scored):
               "samples_seen": _samples_seen(aug.estimator_)}
     if method == "uae":
         info = aug.uae_info_
+        scale = getattr(aug.generator_.attack_, "eps_scale_", None)
         record["uae"] = {"success_rate": aug.uae_success_rate_,
                          "distortion_linf_mean": float(info["distortion_linf"].mean()),
+                         "distortion_linf_units_mean": float(info["distortion_linf_units"].mean()),
+                         "eps_scale": "none" if scale is None else scale.tolist(),
                          "distortion_l2_mean": float(info["distortion_l2"].mean())}
         idx = aug.augment_indices_[:8]
         # batch invariance: regenerating a few rows gives the UAEs trained on

@@ -19,7 +19,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "sk_uae"
 LAYERS = [
     ["sk_uae.utils"],
     ["sk_uae._nn", "sk_uae.mine", "sk_uae.datasets", "sk_uae._streaming", "sk_uae._plots",
-     "sk_uae.metric_learning", "sk_uae.constraints"],
+     "sk_uae.metric_learning", "sk_uae.constraints", "sk_uae.tabular"],
     ["sk_uae.models", "sk_uae.attacks", "sk_uae.metrics"],
     ["sk_uae._base"],
     ["sk_uae._generator"],

@@ -187,7 +187,9 @@ def test_from_column_transformer_reads_encoders_and_scalers():
     Xt = ct.transform(df)
     c.fit(Xt)
     assert [g.tolist() for g in c.one_hot_groups_] == [[0, 1, 2]]
-    assert c.integer_.tolist() == [False, False, False, True, False, False, False]
+    # the ordinal codes, and age: an integer column through an affine scaler
+    assert c.integer_.tolist() == [False, False, False, True, False, True, False]
+    np.testing.assert_allclose(c.integer_step_[5], 1 / ct.named_transformers_["std"].scale_[0])
     assert (c.lower_[3], c.upper_[3]) == (0.0, 3.0)
     assert (c.lower_[4], c.upper_[4]) == (0.0, 1.0)
     np.testing.assert_allclose(c.lower_[5:], Xt[:, 5:].min(0))

@@ -381,8 +381,9 @@ class BaseAttack(BaseEstimator):
             "success": cat["success"].astype(bool),
             "mi": cat["mi"].astype(np.float64),
             "loss": cat["loss"].astype(np.float64),
-            "distortion_linf": np.abs(diff).max(axis=1) if diff.shape[1] else np.zeros(len(X)),
+            "distortion_linf": _linf(diff),
             "distortion_l2": np.sqrt((diff**2).sum(axis=1)),
+            "distortion_linf_units": _linf(diff, self._scale()),
         }
         if constraints is not None:
             info["constraints_satisfied"] = satisfied_rows(X_adv, X, constraints)
@@ -390,6 +391,10 @@ class BaseAttack(BaseEstimator):
 
     def _budget_array(self):
         return None, "linf"
+
+    def _scale(self):
+        """Per-column units of the budget, or None (the data's own)."""
+        return None
 
 
 class _BoxAttack(BaseAttack):
@@ -407,7 +412,6 @@ class _BoxAttack(BaseAttack):
         self.eps_scale_ = resolve_eps_scale(getattr(self, "eps_scale", "none"), X)
 
     def _scale(self):
-        """Per-column units of ``eps`` (ndarray), or None where every column counts as 1."""
         return getattr(self, "eps_scale_", None)
 
     def _budget_array(self):
@@ -577,6 +581,14 @@ class _ModelFreeMixin:
         None
         """
         return None
+
+
+def _linf(diff, scale=None):
+    """Per-row L-infinity norm of ``diff``, each column in its unit ``scale`` (0: left out)."""
+    if scale is not None:
+        free = scale > 0
+        diff = diff[:, free] / scale[free]
+    return np.abs(diff).max(axis=1) if diff.shape[1] else np.zeros(len(diff))
 
 
 @contextmanager
