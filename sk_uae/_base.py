@@ -7,6 +7,7 @@ declared here once -- constraints, docstring fragments and the checks that
 three need: fitting a clone of the model and attacking rows in parallel.
 """
 
+import os
 from numbers import Integral
 
 import numpy as np
@@ -15,7 +16,7 @@ from joblib import Parallel, delayed, effective_n_jobs
 from sklearn.base import BaseEstimator, clone
 from sklearn.frozen import FrozenEstimator
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_is_fitted, check_memory
 
 from .attacks import BaseAttack, MinMaxMINE
 from .models import AutoencoderNet
@@ -77,6 +78,20 @@ SHARED_DOCS = {
         every success is therefore re-checked in float32 (the attack's
         ``verify``; a failed re-check sets ``success`` to False). The
         model's training is unaffected.""",
+    "memory": """\
+    memory : str, path-like, joblib.Memory-like or None, default=None
+        Caches the fit of the model on the training rows, as
+        ``Pipeline(memory=...)`` caches its transformers: ``None`` caches
+        nothing, a path is the folder of a :class:`joblib.Memory`, and any
+        object with a joblib-style ``cache`` method is used as it is. The
+        fit is keyed on the unfitted model's parameters, the rows, the
+        labels and the seed, so the candidates of a ``GridSearchCV`` that
+        differ only in the attack (or the ``ratio``) train the model once
+        per fold -- also across ``n_jobs`` processes, the cache being on
+        disk -- provided ``random_state`` is an int (``None`` draws a new
+        seed, hence a new key, every fit). The cache is never cleared:
+        delete the folder when done. Fits on the UAEs are not cached (they
+        differ by candidate).""",
     "ratio": """\
     ratio : float in [0, 1], default=1.0
         Fraction of the rows that get an adversarial example (chosen at
@@ -97,10 +112,11 @@ class _BaseUAE(BaseEstimator):
         "n_jobs": [Interval(Integral, None, -1, closed="right"),
                    Interval(Integral, 1, None, closed="left"), None],
         "precision": [StrOptions(set(PRECISIONS))],
+        "memory": [None, str, os.PathLike, HasMethods(["cache"])],
     }
 
     def __init__(self, estimator=None, attack=None, *, batch_size=64, device="cpu",
-                 random_state=None, verbose=0, n_jobs=None, precision="float32"):
+                 random_state=None, verbose=0, n_jobs=None, precision="float32", memory=None):
         self.estimator = estimator
         self.attack = attack
         self.batch_size = batch_size
@@ -109,6 +125,7 @@ class _BaseUAE(BaseEstimator):
         self.verbose = verbose
         self.n_jobs = n_jobs
         self.precision = precision
+        self.memory = memory
 
     def _shared_params(self):
         """The values of the shared parameters, by name."""
@@ -118,12 +135,19 @@ class _BaseUAE(BaseEstimator):
         """What the constraints cannot check: the device must exist here."""
         resolve_device(self.device)
 
-    def _fit_estimator(self, X, y, seed):
+    def _check_memory(self):
+        """``memory`` as an object with ``cache`` (a path becomes a ``joblib.Memory``)."""
+        memory = os.fspath(self.memory) if isinstance(self.memory, os.PathLike) else self.memory
+        return check_memory(memory)
+
+    def _fit_estimator(self, X, y, seed, memory=None):
         """A fitted clone of ``estimator`` (``None``: ``AutoencoderNet()``), trained with ``seed``.
 
         The seed goes to the clone's ``random_state`` when it has one left at
         ``None``, and seeds torch around the fit for models that have none.
         A ``FrozenEstimator`` gives its fitted model, also after ``clone``.
+        With ``memory`` (checked by ``check_memory``) the fit goes through
+        ``memory.cache``, keyed on the unfitted clone, the rows and the seed.
         """
         if isinstance(self.estimator, FrozenEstimator):
             check_is_fitted(self.estimator.estimator)
@@ -132,12 +156,8 @@ class _BaseUAE(BaseEstimator):
         if est.get_params().get("random_state", 0) is None:
             est.set_params(random_state=seed)
         X = X.astype(np.float32, copy=False)
-        with torch_seed(seed):
-            if y is None:
-                est.fit(X)
-            else:
-                est.fit(X, y)
-        return est
+        fit = _fit_seeded if memory is None else memory.cache(_fit_seeded)
+        return fit(est, X, y, seed)
 
     def _fit_attack(self, X):
         """A clone of ``attack`` (``None``: ``MinMaxMINE()``) fitted on the training rows."""
@@ -170,6 +190,22 @@ class _BaseUAE(BaseEstimator):
         tags.input_tags.allow_nan = False
         tags.input_tags.sparse = False
         return tags
+
+
+def _fit_seeded(est, X, y, seed):
+    """Fit ``est`` with torch seeded by ``seed``.
+
+    A module-level function of its arguments only, so that ``memory.cache``
+    can key it on them. A cache hit returns a fresh unpickled copy (joblib
+    loads the file anew every call), so retraining the result in place
+    (``retrain="continue"``) never alters the cached model.
+    """
+    with torch_seed(seed):
+        if y is None:
+            est.fit(X)
+        else:
+            est.fit(X, y)
+    return est
 
 
 def _batch_aligned_chunks(n, batch_size, n_chunks):

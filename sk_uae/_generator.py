@@ -40,6 +40,7 @@ class UAEGenerator(OneToOneFeatureMixin, TransformerMixin, _BaseUAE):
         ``cross_validate`` pass ``sklearn.frozen.FrozenEstimator(model)`` as
         ``estimator`` instead, which is used as it is, never refitted.
     %(run)s
+    %(memory)s
 
     Attributes
     ----------
@@ -74,10 +75,10 @@ class UAEGenerator(OneToOneFeatureMixin, TransformerMixin, _BaseUAE):
 
     def __init__(self, estimator=None, attack=None, *, prefit=False, batch_size=64,
                  device="cpu", random_state=None, verbose=0, n_jobs=None,
-                 precision="float32"):
+                 precision="float32", memory=None):
         super().__init__(estimator, attack, batch_size=batch_size, device=device,
                          random_state=random_state, verbose=verbose, n_jobs=n_jobs,
-                         precision=precision)
+                         precision=precision, memory=memory)
         self.prefit = prefit
 
     @_fit_context(prefer_skip_nested_validation=False)
@@ -102,11 +103,13 @@ class UAEGenerator(OneToOneFeatureMixin, TransformerMixin, _BaseUAE):
         if y is not None:
             check_consistent_length(X, y)
         self._check_shared()
+        memory = self._check_memory()
         self.attack_ = self._fit_attack(X)
         if self.prefit:
             self.estimator_ = self._check_prefit(X)
         else:
-            self.estimator_ = self._fit_estimator(X, y, seed_from_random_state(self.random_state))
+            self.estimator_ = self._fit_estimator(
+                X, y, seed_from_random_state(self.random_state), memory)
         return self
 
     def _check_prefit(self, X):
@@ -224,7 +227,8 @@ class UAEGenerator(OneToOneFeatureMixin, TransformerMixin, _BaseUAE):
         X, y = self._check_generate_input(X, y)
         seed = seed_from_random_state(self.random_state)
         gen_params = {k: v for k, v in self.get_params(deep=False).items()
-                      if k not in ("estimator", "attack", "n_jobs", "verbose", "random_state")}
+                      if k not in ("estimator", "attack", "n_jobs", "verbose", "random_state",
+                                   "memory")}
         header = {
             "generator": st.jsonable(gen_params),
             "attack": st.jsonable(self.attack_),
@@ -306,6 +310,10 @@ class _BaseAugment(_BaseUAE):
     _parameter_constraints = {**_BaseUAE._parameter_constraints,
                               "ratio": [Interval(Real, 0, 1, closed="both")]}
 
+    def _fit_generator(self, X, y, seed):
+        """A UAEGenerator with the shared parameters fitted on ``(X, y)``: the first model."""
+        return UAEGenerator(**{**self._shared_params(), "random_state": seed}).fit(X, y)
+
     def _make_uaes(self, X, y, seed):
         """Fit the model on ``(X, y)`` and attack a ``ratio`` of the rows.
 
@@ -316,7 +324,7 @@ class _BaseAugment(_BaseUAE):
         X_adv : ndarray, their adversarial examples
         info : dict of per-sample arrays (see :meth:`UAEGenerator.generate`)
         """
-        gen = UAEGenerator(**{**self._shared_params(), "random_state": seed}).fit(X, y)
+        gen = self._fit_generator(X, y, seed)
         n = X.shape[0]
         n_aug = int(round(self.ratio * n))
         rng = check_random_state(seed)

@@ -27,6 +27,7 @@ class UAESampler(_BaseAugment, BaseSampler):
     %(attack)s
     %(ratio)s
     %(run)s
+    %(memory)s
 
     Attributes
     ----------
@@ -55,10 +56,11 @@ class UAESampler(_BaseAugment, BaseSampler):
     sampling_strategy = "auto"  # imblearn reads it; classes are never rebalanced
 
     def __init__(self, estimator=None, attack=None, *, ratio=1.0, batch_size=64, device="cpu",
-                 random_state=None, verbose=0, n_jobs=None, precision="float32"):
+                 random_state=None, verbose=0, n_jobs=None, precision="float32",
+                 memory=None):
         super().__init__(estimator, attack, batch_size=batch_size, device=device,
                          random_state=random_state, verbose=verbose, n_jobs=n_jobs,
-                         precision=precision)
+                         precision=precision, memory=memory)
         self.ratio = ratio
 
     def _check_X_y(self, X, y, accept_sparse=None):
