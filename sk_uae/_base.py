@@ -83,15 +83,18 @@ SHARED_DOCS = {
         Caches the fit of the model on the training rows, as
         ``Pipeline(memory=...)`` caches its transformers: ``None`` caches
         nothing, a path is the folder of a :class:`joblib.Memory`, and any
-        object with a joblib-style ``cache`` method is used as it is. The
-        fit is keyed on the unfitted model's parameters, the rows, the
-        labels and the seed, so the candidates of a ``GridSearchCV`` that
-        differ only in the attack (or the ``ratio``) train the model once
-        per fold -- also across ``n_jobs`` processes, the cache being on
-        disk -- provided ``random_state`` is an int (``None`` draws a new
-        seed, hence a new key, every fit). The cache is never cleared:
-        delete the folder when done. Fits on the UAEs are not cached (they
-        differ by candidate).""",
+        object with a joblib-style ``cache`` method is used as it is (it
+        must return a fresh copy on every hit, as ``joblib.Memory`` does:
+        ``retrain="continue"`` trains the result further). The fit is keyed
+        on the unfitted model's parameters, the rows, the labels and the
+        seed, so the candidates of a ``GridSearchCV`` that differ only in
+        the attack or in the rows it attacks (``ratio``,
+        ``sampling_strategy``) train the model once per fold -- also across
+        ``n_jobs`` processes, the cache being on disk -- provided
+        ``random_state`` is an int (``None`` draws a new seed, hence a new
+        key, every fit). Results are those without a cache. The cache is
+        never cleared: delete the folder when done. Fits on the UAEs are not
+        cached (they differ by candidate).""",
     "ratio": """\
     ratio : float in [0, 1], default=1.0
         Fraction of the rows that get an adversarial example (chosen at
