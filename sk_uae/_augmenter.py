@@ -56,6 +56,7 @@ class UAEAugmenter(MetaEstimatorMixin, ClassNamePrefixFeaturesOutMixin, Transfor
         first model on it (needs ``partial_fit``).
     %(run)s
     %(constraints)s
+    %(memory)s
 
     Attributes
     ----------
@@ -94,10 +95,10 @@ class UAEAugmenter(MetaEstimatorMixin, ClassNamePrefixFeaturesOutMixin, Transfor
 
     def __init__(self, estimator=None, attack=None, *, ratio=1.0, retrain="scratch",
                  batch_size=64, device="cpu", random_state=None, verbose=0, n_jobs=None,
-                 precision="float32", constraints=None):
+                 precision="float32", constraints=None, memory=None):
         super().__init__(estimator, attack, batch_size=batch_size, device=device,
                          random_state=random_state, verbose=verbose, n_jobs=n_jobs,
-                         precision=precision, constraints=constraints)
+                         precision=precision, constraints=constraints, memory=memory)
         self.ratio = ratio
         self.retrain = retrain
 
@@ -121,6 +122,7 @@ class UAEAugmenter(MetaEstimatorMixin, ClassNamePrefixFeaturesOutMixin, Transfor
             y = np.asarray(y)
             check_consistent_length(X, y)
         self._check_shared()
+        memory = self._check_memory()
         if self.retrain == "continue" and self.estimator is not None and not hasattr(
                 self.estimator, "partial_fit"):
             raise ValueError(
@@ -129,7 +131,7 @@ class UAEAugmenter(MetaEstimatorMixin, ClassNamePrefixFeaturesOutMixin, Transfor
             )
         seed = seed_from_random_state(self.random_state)
         if self.ratio == 0:  # no augmentation: one fit on X
-            self._set_fitted(self._fit_estimator(X, y, seed + 1), None,
+            self._set_fitted(self._fit_estimator(X, y, seed + 1, memory), None,
                              np.empty(0, dtype=np.int64), {}, X)
             return self
         gen, idx, X_adv, info = self._make_uaes(X, y, seed)

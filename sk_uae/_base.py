@@ -7,6 +7,7 @@ declared here once -- constraints, docstring fragments and the checks that
 three need: fitting a clone of the model and attacking rows in parallel.
 """
 
+import os
 from numbers import Integral
 
 import numpy as np
@@ -15,7 +16,7 @@ from joblib import Parallel, delayed, effective_n_jobs
 from sklearn.base import BaseEstimator, clone
 from sklearn.frozen import FrozenEstimator
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_is_fitted, check_memory
 
 from .attacks import BaseAttack, MinMaxMINE
 from .constraints import FeatureConstraints
@@ -86,6 +87,23 @@ SHARED_DOCS = {
         columns at the end, re-checking its goal on the repaired example. A
         clone is fitted on the training rows (``constraints_``); the
         per-row satisfaction is reported as ``constraints_satisfied``.""",
+    "memory": """\
+    memory : str, path-like, joblib.Memory-like or None, default=None
+        Caches the fit of the model on the training rows, as
+        ``Pipeline(memory=...)`` caches its transformers: ``None`` caches
+        nothing, a path is the folder of a :class:`joblib.Memory`, and any
+        object with a joblib-style ``cache`` method is used as it is (it
+        must return a fresh copy on every hit, as ``joblib.Memory`` does:
+        ``retrain="continue"`` trains the result further). The fit is keyed
+        on the unfitted model's parameters, the rows, the labels and the
+        seed, so the candidates of a ``GridSearchCV`` that differ only in
+        the attack or in the rows it attacks (``ratio``,
+        ``sampling_strategy``) train the model once per fold -- also across
+        ``n_jobs`` processes, the cache being on disk -- provided
+        ``random_state`` is an int (``None`` draws a new seed, hence a new
+        key, every fit). Results are those without a cache. The cache is
+        never cleared: delete the folder when done. Fits on the UAEs are not
+        cached (they differ by candidate).""",
     "ratio": """\
     ratio : float in [0, 1], default=1.0
         Fraction of the rows that get an adversarial example (chosen at
@@ -107,11 +125,12 @@ class _BaseUAE(BaseEstimator):
                    Interval(Integral, 1, None, closed="left"), None],
         "precision": [StrOptions(set(PRECISIONS))],
         "constraints": [FeatureConstraints, None],
+        "memory": [None, str, os.PathLike, HasMethods(["cache"])],
     }
 
     def __init__(self, estimator=None, attack=None, *, batch_size=64, device="cpu",
                  random_state=None, verbose=0, n_jobs=None, precision="float32",
-                 constraints=None):
+                 constraints=None, memory=None):
         self.estimator = estimator
         self.attack = attack
         self.constraints = constraints
@@ -121,6 +140,7 @@ class _BaseUAE(BaseEstimator):
         self.verbose = verbose
         self.n_jobs = n_jobs
         self.precision = precision
+        self.memory = memory
 
     def _shared_params(self):
         """The values of the shared parameters, by name."""
@@ -130,12 +150,19 @@ class _BaseUAE(BaseEstimator):
         """What the constraints cannot check: the device must exist here."""
         resolve_device(self.device)
 
-    def _fit_estimator(self, X, y, seed):
+    def _check_memory(self):
+        """``memory`` as an object with ``cache`` (a path becomes a ``joblib.Memory``)."""
+        memory = os.fspath(self.memory) if isinstance(self.memory, os.PathLike) else self.memory
+        return check_memory(memory)
+
+    def _fit_estimator(self, X, y, seed, memory=None):
         """A fitted clone of ``estimator`` (``None``: ``AutoencoderNet()``), trained with ``seed``.
 
         The seed goes to the clone's ``random_state`` when it has one left at
         ``None``, and seeds torch around the fit for models that have none.
         A ``FrozenEstimator`` gives its fitted model, also after ``clone``.
+        With ``memory`` (checked by ``check_memory``) the fit goes through
+        ``memory.cache``, keyed on the unfitted clone, the rows and the seed.
         """
         if isinstance(self.estimator, FrozenEstimator):
             check_is_fitted(self.estimator.estimator)
@@ -144,12 +171,8 @@ class _BaseUAE(BaseEstimator):
         if est.get_params().get("random_state", 0) is None:
             est.set_params(random_state=seed)
         X = X.astype(np.float32, copy=False)
-        with torch_seed(seed):
-            if y is None:
-                est.fit(X)
-            else:
-                est.fit(X, y)
-        return est
+        fit = _fit_seeded if memory is None else memory.cache(_fit_seeded)
+        return fit(est, X, y, seed)
 
     def _fit_constraints(self, X):
         """A clone of ``constraints`` fitted on the training rows (names from ``fit``), or None."""
@@ -189,6 +212,22 @@ class _BaseUAE(BaseEstimator):
         tags.input_tags.allow_nan = False
         tags.input_tags.sparse = False
         return tags
+
+
+def _fit_seeded(est, X, y, seed):
+    """Fit ``est`` with torch seeded by ``seed``.
+
+    A module-level function of its arguments only, so that ``memory.cache``
+    can key it on them. A cache hit returns a fresh unpickled copy (joblib
+    loads the file anew every call), so retraining the result in place
+    (``retrain="continue"``) never alters the cached model.
+    """
+    with torch_seed(seed):
+        if y is None:
+            est.fit(X)
+        else:
+            est.fit(X, y)
+    return est
 
 
 def _batch_aligned_chunks(n, batch_size, n_chunks):

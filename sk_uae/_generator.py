@@ -41,6 +41,7 @@ class UAEGenerator(OneToOneFeatureMixin, TransformerMixin, _BaseUAE):
         ``estimator`` instead, which is used as it is, never refitted.
     %(run)s
     %(constraints)s
+    %(memory)s
 
     Attributes
     ----------
@@ -77,10 +78,10 @@ class UAEGenerator(OneToOneFeatureMixin, TransformerMixin, _BaseUAE):
 
     def __init__(self, estimator=None, attack=None, *, prefit=False, batch_size=64,
                  device="cpu", random_state=None, verbose=0, n_jobs=None,
-                 precision="float32", constraints=None):
+                 precision="float32", constraints=None, memory=None):
         super().__init__(estimator, attack, batch_size=batch_size, device=device,
                          random_state=random_state, verbose=verbose, n_jobs=n_jobs,
-                         precision=precision, constraints=constraints)
+                         precision=precision, constraints=constraints, memory=memory)
         self.prefit = prefit
 
     @_fit_context(prefer_skip_nested_validation=False)
@@ -106,11 +107,13 @@ class UAEGenerator(OneToOneFeatureMixin, TransformerMixin, _BaseUAE):
             check_consistent_length(X, y)
         self._check_shared()
         self.constraints_ = self._fit_constraints(X)
+        memory = self._check_memory()
         self.attack_ = self._fit_attack(X)
         if self.prefit:
             self.estimator_ = self._check_prefit(X)
         else:
-            self.estimator_ = self._fit_estimator(X, y, seed_from_random_state(self.random_state))
+            self.estimator_ = self._fit_estimator(
+                X, y, seed_from_random_state(self.random_state), memory)
         return self
 
     def _check_prefit(self, X):
@@ -234,7 +237,8 @@ class UAEGenerator(OneToOneFeatureMixin, TransformerMixin, _BaseUAE):
         X, y = self._check_generate_input(X, y)
         seed = seed_from_random_state(self.random_state)
         gen_params = {k: v for k, v in self.get_params(deep=False).items()
-                      if k not in ("estimator", "attack", "n_jobs", "verbose", "random_state")}
+                      if k not in ("estimator", "attack", "n_jobs", "verbose", "random_state",
+                                   "memory")}
         header = {
             "generator": st.jsonable(gen_params),
             "attack": st.jsonable(self.attack_),
@@ -318,6 +322,15 @@ class _BaseAugment(_BaseUAE):
     _parameter_constraints = {**_BaseUAE._parameter_constraints,
                               "ratio": [Interval(Real, 0, 1, closed="both")]}
 
+    def _fit_generator(self, X, y, seed):
+        """A UAEGenerator with the shared parameters fitted on ``(X, y)``: the first model."""
+        # names were resolved by the caller's fit; the generator sees positions
+        constraints = self._fit_constraints(X)
+        if constraints is not None:
+            constraints = constraints.positional()
+        return UAEGenerator(**{**self._shared_params(), "random_state": seed,
+                               "constraints": constraints}).fit(X, y)
+
     def _make_uaes(self, X, y, seed):
         """Fit the model on ``(X, y)`` and attack a ``ratio`` of the rows.
 
@@ -328,12 +341,7 @@ class _BaseAugment(_BaseUAE):
         X_adv : ndarray, their adversarial examples
         info : dict of per-sample arrays (see :meth:`UAEGenerator.generate`)
         """
-        # names were resolved by the caller's fit; the generator sees positions
-        constraints = self._fit_constraints(X)
-        if constraints is not None:
-            constraints = constraints.positional()
-        gen = UAEGenerator(**{**self._shared_params(), "random_state": seed,
-                              "constraints": constraints}).fit(X, y)
+        gen = self._fit_generator(X, y, seed)
         n = X.shape[0]
         n_aug = int(round(self.ratio * n))
         rng = check_random_state(seed)

@@ -92,7 +92,9 @@ SAMPLER_EXPECTED_FAILURES = {
 
 
 @imblearn_checks.parametrize_with_checks(
-    [UAESampler(_small_ae(), attack=_small_attack(), batch_size=16, random_state=0)],
+    [UAESampler(_small_ae(), attack=_small_attack(), batch_size=16, random_state=0),
+     UAESampler(_small_ae(), attack=_small_attack(), sampling_strategy="auto", batch_size=16,
+                random_state=0)],
     expected_failed_checks=lambda est: SAMPLER_EXPECTED_FAILURES,
 )
 def test_sampler_imblearn_compatible(estimator, check):
