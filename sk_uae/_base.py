@@ -20,6 +20,7 @@ from sklearn.utils.validation import check_is_fitted
 from .attacks import BaseAttack, MinMaxMINE
 from .models import AutoencoderNet
 from .utils import resolve_device, torch_seed
+from .utils._checks import check_finite_train_loss
 from .utils._torch import PRECISIONS, one_torch_thread
 
 SHARED_DOCS = {
@@ -124,6 +125,8 @@ class _BaseUAE(BaseEstimator):
         The seed goes to the clone's ``random_state`` when it has one left at
         ``None``, and seeds torch around the fit for models that have none.
         A ``FrozenEstimator`` gives its fitted model, also after ``clone``.
+        A skorch net whose training loss ends up infinite or NaN raises
+        ``ValueError``: its examples would be X unchanged, with NaN scores.
         """
         if isinstance(self.estimator, FrozenEstimator):
             check_is_fitted(self.estimator.estimator)
@@ -137,6 +140,8 @@ class _BaseUAE(BaseEstimator):
                 est.fit(X)
             else:
                 est.fit(X, y)
+        # also for a user's own skorch net, which does not check itself as ours do
+        check_finite_train_loss(est, X)
         return est
 
     def _fit_attack(self, X):
