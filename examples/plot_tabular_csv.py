@@ -52,8 +52,8 @@ print(feature_names[:3])
 # %%
 # Split and scale
 # ---------------
-# The autoencoder's sigmoid output rebuilds values in [0, 1], so the features
-# are scaled to that range; the attacks keep their examples within the range of
+# The features are scaled to [0, 1], so the autoencoder's output activation
+# (``"auto"``) is a sigmoid; the attacks keep their examples within the range of
 # the rows they are fitted on (their default ``clip_values="auto"``). The
 # scaler is fitted on the training rows; ``clip=True`` keeps the test rows in
 # [0, 1] too.

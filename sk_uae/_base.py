@@ -22,6 +22,7 @@ from .attacks import BaseAttack, MinMaxMINE
 from .constraints import FeatureConstraints
 from .models import AutoencoderNet
 from .utils import resolve_device, torch_seed
+from .utils._checks import check_finite_train_loss
 from .utils._torch import PRECISIONS, one_torch_thread
 
 SHARED_DOCS = {
@@ -163,6 +164,8 @@ class _BaseUAE(BaseEstimator):
         A ``FrozenEstimator`` gives its fitted model, also after ``clone``.
         With ``memory`` (checked by ``check_memory``) the fit goes through
         ``memory.cache``, keyed on the unfitted clone, the rows and the seed.
+        A skorch net whose training loss ends up infinite or NaN raises
+        ``ValueError``: its examples would be X unchanged, with NaN scores.
         """
         if isinstance(self.estimator, FrozenEstimator):
             check_is_fitted(self.estimator.estimator)
@@ -172,7 +175,10 @@ class _BaseUAE(BaseEstimator):
             est.set_params(random_state=seed)
         X = X.astype(np.float32, copy=False)
         fit = _fit_seeded if memory is None else memory.cache(_fit_seeded)
-        return fit(est, X, y, seed)
+        est = fit(est, X, y, seed)
+        # also for a user's own skorch net, which does not check itself as ours do
+        check_finite_train_loss(est, X)
+        return est
 
     def _fit_constraints(self, X):
         """A clone of ``constraints`` fitted on the training rows (names from ``fit``), or None."""

@@ -228,11 +228,9 @@ def _generate(args):
             raise ValueError(f"{name} must be at least 1; got {value}")
     X, _ = _load(args.data, args.data_dir)
     n = min(args.n_samples, len(X))
-    # a sigmoid output can only rebuild data in [0, 1]
-    unit_range = X.min() >= 0 and X.max() <= 1
+    # output_activation="auto": a sigmoid for data in [0, 1], else the identity
     ae = AutoencoderNet(SparseAutoencoder, module__hidden_units=args.hidden_units,
-                        max_epochs=args.epochs, lr=1e-2,
-                        module__output_activation="sigmoid" if unit_range else "identity")
+                        max_epochs=args.epochs, lr=1e-2)
     gen = UAEGenerator(ae, attack=MinMaxMINE(eps=args.eps, max_iter=args.max_iter),
                        batch_size=args.batch_size, random_state=args.seed, verbose=1)
     t0 = time.perf_counter()

@@ -17,7 +17,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "sk_uae"
 
 # lowest first; docs/architecture.md shows the same table
 LAYERS = [
-    ["sk_uae.utils"],
+    ["sk_uae.utils", "sk_uae.exceptions"],
     ["sk_uae._nn", "sk_uae.mine", "sk_uae.datasets", "sk_uae._streaming", "sk_uae._plots",
      "sk_uae.metric_learning", "sk_uae.constraints", "sk_uae.tabular"],
     ["sk_uae.models", "sk_uae.attacks", "sk_uae.metrics"],

@@ -87,7 +87,7 @@ def test_selector_training_is_soft_and_stochastic_eval_is_hard():
 
 
 def test_module_shapes_and_errors():
-    m = ConcreteAutoencoder(10, n_selected=4, hidden_units=(8, 6))
+    m = ConcreteAutoencoder(10, n_selected=4, hidden_units=(8, 6), output_activation="sigmoid")
     rec, code = m(torch.rand(3, 10))
     assert rec.shape == (3, 10) and code.shape == (3, 4)
     assert m.first_layer_features(torch.rand(3, 10)).shape == (3, 4, 1)

@@ -9,7 +9,8 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PUBLIC = ["sk_uae", "sk_uae.attacks", "sk_uae.models", "sk_uae.mine", "sk_uae.metrics",
-          "sk_uae.metric_learning", "sk_uae.datasets", "sk_uae.utils"]
+          "sk_uae.metric_learning", "sk_uae.datasets", "sk_uae.utils",
+          "sk_uae.exceptions"]
 
 
 def _api_entries():

@@ -29,14 +29,15 @@ def test_random_state_repeatable(digits):
 
 
 def test_sparse_penalty_is_the_kl_divergence():
-    module = SparseAutoencoder(4, hidden_units=2, sparsity_target=0.1, sparsity_weight=3.0)
+    module = SparseAutoencoder(4, hidden_units=2, output_activation="sigmoid", sparsity_target=0.1,
+                               sparsity_weight=3.0)
     code = torch.tensor([[0.2, 0.1], [0.4, 0.1]])
     rho, rho_hat = 0.1, np.array([0.3, 0.1])
     kl = rho * np.log(rho / rho_hat) + (1 - rho) * np.log((1 - rho) / (1 - rho_hat))
     assert module.penalty(code).item() == pytest.approx(3.0 * kl.mean(), rel=1e-5)
     assert module.penalty(torch.full((3, 2), 0.1)).item() == pytest.approx(0.0, abs=1e-6)
     with pytest.raises(ValueError, match="sparsity_target"):
-        SparseAutoencoder(4, sparsity_target=1.5)
+        SparseAutoencoder(4, output_activation="sigmoid", sparsity_target=1.5)
 
 
 def test_sparse_training_lowers_mean_activation(digits):
@@ -61,7 +62,7 @@ def test_conv_autoencoder_shapes_and_errors(digits):
 
 def test_first_layer_features():
     x = torch.rand(3, 64)
-    dense = DenseAutoencoder(64, hidden_units=5)
+    dense = DenseAutoencoder(64, hidden_units=5, output_activation="sigmoid")
     assert first_layer_features(dense)(x).shape == (3, 5, 1)
     conv = ConvAutoencoder(64, filters=(4, 2))
     assert first_layer_features(conv)(x).shape == (3, 4, 64)

@@ -81,7 +81,9 @@ def test_weights_only_save_and_load(fitted, name, tmp_path):
     net.save_params(f_params=path)
     make, _ = ESTIMATORS[name]
     classes = net.classes_ if isinstance(net, ClassifierNet) else None
-    new = load_net_params(make(), path, n_features_in=X.shape[1], classes=classes)
+    activation = getattr(net, "output_activation_", None)  # autoencoders: "auto" resolved
+    new = load_net_params(make(), path, n_features_in=X.shape[1], classes=classes,
+                          output_activation=activation)
     np.testing.assert_array_equal(_result(new), _result(net))
     # the file holds tensors only: torch's weights_only loader reads it
     state = torch.load(path, weights_only=True)

@@ -4,6 +4,8 @@ import numpy as np
 import torch
 from sklearn.utils._param_validation import StrOptions
 
+from ..utils._checks import ROUNDING_ULPS
+
 
 def clip(x, clip_values):
     """Clamp to ``clip_values = (low, high)`` (numbers or tensors); ``None`` leaves ``x`` as is."""
@@ -35,11 +37,6 @@ def project(delta, eps, norm):
 
 
 CLIP_VALUES_CONSTRAINT = [StrOptions({"auto"}), tuple, list, None]
-
-# Values this close to a range's end (in units of the dtype's eps, times the
-# range's scale) are float rounding -- MinMaxScaler's 1.0000001 in float32 --
-# and are clipped rather than refused.
-_ROUNDING_ULPS = 16
 
 
 def resolve_clip_values(clip_values, X, *, required=False, owner="the attack"):
@@ -111,7 +108,8 @@ def fit_rows_to_range(X, clip_values):
     x_min, x_max = float(X.min()), float(X.max())
     if lo <= x_min and x_max <= hi:
         return X
-    tol = _ROUNDING_ULPS * np.finfo(X.dtype).eps * max(1.0, abs(lo), abs(hi))
+    # values this close to a range's end are float rounding: clipped, not refused
+    tol = ROUNDING_ULPS * np.finfo(X.dtype).eps * max(1.0, abs(lo), abs(hi))
     if x_min < lo - tol or x_max > hi + tol:
         raise ValueError(
             f"X has values in [{x_min:.6g}, {x_max:.6g}], outside the attack's "

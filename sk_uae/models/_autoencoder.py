@@ -1,12 +1,16 @@
 """AutoencoderNet: a skorch net that trains autoencoders on X alone."""
 
+import warnings
+
 import numpy as np
 import torch
 
+from ..exceptions import FitQualityWarning
+from ..utils._checks import in_unit_range
 from ..utils._docstring import X_ROWS_DOC, fill_doc
 from ._base import UnsupervisedNet
 from ._modules import DenseAutoencoder
-from ._net import NET_DOCS
+from ._net import NET_DOCS, _is_auto, module_default
 
 
 @fill_doc(**NET_DOCS)
@@ -19,6 +23,19 @@ class AutoencoderNet(UnsupervisedNet):
     training loss is ``criterion(reconstruction, X) + module.penalty(code)``.
     Any skorch parameter works (``module__*``, ``optimizer__*``,
     ``callbacks``, ``device``...).
+
+    A module's ``output_activation="auto"`` (the default of the dense,
+    sparse and concrete autoencoders) is resolved from the training rows
+    when the module is built: ``"sigmoid"`` when all values lie in [0, 1]
+    (up to float rounding, e.g. MinMaxScaler's output in float32), else
+    ``"identity"``. An explicit ``module__output_activation`` is kept.
+
+    Every training call (``fit``, ``partial_fit``) ends with two checks: a
+    training loss that is not finite raises ``ValueError`` (the weights are
+    useless; the scale of ``X`` is the usual cause), and reconstructions of
+    the training rows worse than their column means (a mean squared error
+    above the mean column variance) warn with
+    :class:`~sk_uae.exceptions.FitQualityWarning`.
 
     Parameters
     ----------
@@ -48,6 +65,12 @@ class AutoencoderNet(UnsupervisedNet):
     ----------
     module_ : torch.nn.Module
         The trained module.
+    output_activation_ : str or None
+        The module's output activation: ``"auto"`` resolved from the
+        training rows (``"sigmoid"`` or ``"identity"``), an explicit
+        ``module__output_activation`` as given, ``"sigmoid"`` for
+        :class:`~sk_uae.models.ConvAutoencoder`, or the module's own
+        ``output_activation`` attribute (None if it has none).
     n_features_in_ : int
     history_ : skorch.History
 
@@ -89,6 +112,54 @@ class AutoencoderNet(UnsupervisedNet):
         )
 
     # ------------------------------------------------------------------ skorch hooks
+    def _resolve_from_data(self, X):
+        # kept for re-initialisations without the rows (set_params(module__...))
+        self._auto_output_activation = "sigmoid" if in_unit_range(X) else "identity"
+
+    def _module_kwargs_from_data(self):
+        kwargs = super()._module_kwargs_from_data()
+        auto = getattr(self, "_auto_output_activation", None)
+        asked = self.get_params_for("module").get(
+            "output_activation", module_default(self.module, "output_activation"))
+        if auto is not None and _is_auto(asked):
+            kwargs["output_activation"] = auto
+        return kwargs
+
+    def initialize_module(self):
+        super().initialize_module()
+        self.output_activation_ = getattr(self.module_, "output_activation", None)
+        return self
+
+    def _check_fit(self, X):
+        super()._check_fit(X)
+        recon = self._forward_batches(lambda xb: _split(self.module_(xb))[0], X,
+                                      np.empty((0,), np.float32))
+        if X.shape[0] == 0 or recon.shape != X.shape:
+            return  # a module whose first output is no reconstruction of X
+        X64 = X.astype(np.float64)
+        mse = float(np.mean((recon - X64) ** 2))
+        baseline = float(np.mean(X64.var(axis=0)))
+        # float32 rounding of the reconstructions, at the data's magnitude
+        tol = np.finfo(np.float32).eps * float(np.mean(X64 ** 2))
+        if np.isfinite(mse) and mse <= baseline + tol:
+            return
+        causes = ["columns on very different scales (scale them, e.g. with StandardScaler)",
+                  "too little training (raise max_epochs or lr)"]
+        lo, hi = float(X.min()), float(X.max())
+        act = self.output_activation_
+        reach = _REACH.get(act) if isinstance(act, str) else None
+        slack = 1e-6  # float rounding, e.g. MinMaxScaler's 1.0000001
+        if reach is not None and (lo < reach[0] - slack or hi > reach[1] + slack):
+            causes.insert(0, f"an output activation that cannot reach the data's range "
+                             f"(output_activation_={act!r} for X in "
+                             f"[{lo:.3g}, {hi:.3g}]; leave the default 'auto' or pass "
+                             "'identity')")
+        warnings.warn(
+            f"{type(self).__name__} rebuilds its training rows worse than their column means "
+            f"do (mean squared error {mse:.4g} > {baseline:.4g}, the mean column variance of "
+            f"X): its adversarial examples say little about the data. Likely causes: "
+            f"{'; '.join(causes)}.", FitQualityWarning, stacklevel=4)
+
     def get_loss(self, y_pred, y_true, X=None, training=False):
         recon, code = _split(y_pred)
         X = torch.as_tensor(X, device=recon.device, dtype=recon.dtype)
@@ -153,6 +224,10 @@ class AutoencoderNet(UnsupervisedNet):
         """
         X = self._check_X(X)
         return -float(np.mean((self.predict(X) - X) ** 2))
+
+
+# the values each named output activation can produce
+_REACH = {"sigmoid": (0.0, 1.0), "tanh": (-1.0, 1.0), "relu": (0.0, np.inf)}
 
 
 def _split(out):

@@ -10,6 +10,7 @@ from .._nn.shapes import make_activation
 from ..utils._docstring import X_ROWS_DOC, fill_doc
 from ._autoencoder import AutoencoderNet
 from ._callbacks import TemperatureAnnealing
+from ._modules import make_output_activation
 
 
 class ConcreteSelector(nn.Module):
@@ -78,15 +79,18 @@ class ConcreteAutoencoder(nn.Module):
         Widths of the decoder's hidden layers (reference: 320 with leaky ReLU).
     activation : str, default="relu"
         Activation of the decoder's hidden layers.
-    output_activation : str, default="sigmoid"
-        ``"identity"`` for unbounded (standardised) data.
+    output_activation : {"auto", "sigmoid", "identity", "relu", "tanh"}, default="auto"
+        Output activation. ``"auto"`` is resolved by the net at fit from the
+        training rows: ``"sigmoid"`` when they all lie in [0, 1] (up to
+        float rounding), else ``"identity"``; a module built directly needs
+        an explicit value.
     temperature : float, default=10.0
         Initial temperature of the selector; annealed by
         :class:`~sk_uae.models.TemperatureAnnealing` during training.
     """
 
     def __init__(self, input_dim, n_selected=50, hidden_units=(64,), activation="relu",
-                 output_activation="sigmoid", temperature=10.0):
+                 output_activation="auto", temperature=10.0):
         super().__init__()
         if not isinstance(n_selected, Integral) or not 1 <= n_selected <= input_dim:
             raise ValueError(
@@ -102,8 +106,9 @@ class ConcreteAutoencoder(nn.Module):
             layers += [nn.Linear(width, int(w)), make_activation(activation, "activation")]
             width = int(w)
         layers += [nn.Linear(width, input_dim),
-                   make_activation(output_activation, "output_activation")]
+                   make_output_activation(output_activation, type(self).__name__)]
         self.decoder = nn.Sequential(*layers)
+        self.output_activation = output_activation
 
     @property
     def temperature(self):

@@ -5,13 +5,31 @@ code)`` and offers ``encode``, ``penalty(code)`` (a regulariser added to the
 training loss, zero by default) and ``first_layer_features`` (the
 activations MINE uses in ``pairs="features"`` mode, shape ``(B, K, p)``).
 ``input_dim`` is filled in by :class:`~sk_uae.models.AutoencoderNet` from the
-data at fit time.
+data at fit time, and so is ``output_activation="auto"``. Each module keeps
+the name of its output activation as ``output_activation``.
 """
 
 import torch
 from torch import nn
 
 from .._nn.shapes import image_shape, make_activation
+
+
+_AUTO_NEEDS_DATA = (
+    "{owner}(output_activation='auto') needs the training rows: AutoencoderNet resolves it "
+    "at fit ('sigmoid' for data in [0, 1], else 'identity'; the fitted net's "
+    "output_activation_ says which). Without them -- a module built directly, or a net "
+    "initialised without fit -- pass output_activation='sigmoid' for data in [0, 1] or "
+    "'identity' for unbounded (e.g. standardised) data: module__output_activation=... on a "
+    "net, output_activation=... to load_net_params."
+)
+
+
+def make_output_activation(name, owner):
+    """The output activation module ``name``; ``"auto"`` is an error (it needs the data)."""
+    if isinstance(name, str) and name == "auto":
+        raise ValueError(_AUTO_NEEDS_DATA.format(owner=owner))
+    return make_activation(name, "output_activation")
 
 
 class DenseAutoencoder(nn.Module):
@@ -25,17 +43,21 @@ class DenseAutoencoder(nn.Module):
         Width of the code.
     activation : str, default="sigmoid"
         Code activation.
-    output_activation : str, default="sigmoid"
-        Output activation; use ``"identity"`` for unbounded (standardised) data.
+    output_activation : {"auto", "sigmoid", "identity", "relu", "tanh"}, default="auto"
+        Output activation. ``"auto"`` is resolved by ``AutoencoderNet`` at
+        fit from the training rows: ``"sigmoid"`` when they all lie in
+        [0, 1] (up to float rounding), else ``"identity"``; a module built
+        directly needs an explicit value.
     """
 
     def __init__(self, input_dim, hidden_units=128, activation="sigmoid",
-                 output_activation="sigmoid"):
+                 output_activation="auto"):
         super().__init__()
         self.encoder = nn.Linear(input_dim, hidden_units)
         self.decoder = nn.Linear(hidden_units, input_dim)
         self.act = make_activation(activation, "activation")
-        self.out_act = make_activation(output_activation, "output_activation")
+        self.out_act = make_output_activation(output_activation, type(self).__name__)
+        self.output_activation = output_activation
 
     def encode(self, x):
         return self.act(self.encoder(x))
@@ -69,7 +91,7 @@ class SparseAutoencoder(DenseAutoencoder):
     """
 
     def __init__(self, input_dim, hidden_units=128, activation="sigmoid",
-                 output_activation="sigmoid", sparsity_target=0.1, sparsity_weight=3.0):
+                 output_activation="auto", sparsity_target=0.1, sparsity_weight=3.0):
         super().__init__(input_dim, hidden_units, activation, output_activation)
         if not 0 < sparsity_target < 1:
             raise ValueError(f"sparsity_target must lie in (0, 1); got {sparsity_target!r}.")
@@ -88,7 +110,8 @@ class ConvAutoencoder(nn.Module):
 
     Encoder: two ``kernel_size`` convolutions (``filters`` channels, ReLU),
     each followed by 2x2 max pooling; decoder mirrors it with nearest
-    up-sampling and ends in a sigmoid (reference: 16/8 filters, 5x5).
+    up-sampling and ends in a sigmoid (reference: 16/8 filters, 5x5), so it
+    is for images in [0, 1].
 
     Parameters
     ----------
@@ -103,6 +126,8 @@ class ConvAutoencoder(nn.Module):
     kernel_size : int, default=5
         Side of the square kernels; odd, so that padding keeps the size.
     """
+
+    output_activation = "sigmoid"  # fixed: the decoder's last layer
 
     def __init__(self, input_dim, input_shape=None, filters=(16, 8), kernel_size=5):
         super().__init__()

@@ -1,27 +1,36 @@
 """Plumbing shared by the skorch nets of :mod:`sk_uae.models`."""
 
+import inspect
+
 import numpy as np
 import torch
 from skorch import NeuralNet
 
 from ..utils import resolve_device, seed_from_random_state, torch_seed
+from ..utils._checks import check_finite_train_loss
 
 
 class SeededNetMixin:
     """Module sizes from the data, ``random_state`` seeding, batched inference.
 
     For subclasses of :class:`skorch.NeuralNet` that set ``n_features_in_``
-    before initialising and have a ``random_state`` parameter.
+    before initialising and have a ``random_state`` parameter. Every
+    training call ends with :meth:`_check_fit`.
     """
 
     def _module_kwargs_from_data(self):
+        """Module arguments taken from the data; they fill those not given or ``"auto"``."""
         return {"input_dim": self.n_features_in_}
+
+    def _resolve_from_data(self, X):
+        """Hook: settings resolved from the training rows, once, before the module is built."""
 
     def initialize_module(self):
         kwargs = self.get_params_for("module")
         if isinstance(self.module, type) and hasattr(self, "n_features_in_"):
             for key, value in self._module_kwargs_from_data().items():
-                kwargs.setdefault(key, value)
+                if key not in kwargs or _is_auto(kwargs[key]):
+                    kwargs[key] = value
         self.module_ = self.initialized_instance(self.module, kwargs)
         return self
 
@@ -41,9 +50,19 @@ class SeededNetMixin:
         self._check_runtime_params()
         with torch_seed(seed_from_random_state(self.random_state), self.device):
             if initialize:
+                self._resolve_from_data(X)
                 self.initialize()
             NeuralNet.partial_fit(self, X, y, **fit_params)
+        self._check_fit(X)
         return self
+
+    def _check_fit(self, X):
+        """Hook run after every training call on the rows ``X``: did the model learn?
+
+        Raises ``ValueError`` when the training loss is not finite (the
+        weights are then useless); subclasses add their own checks.
+        """
+        check_finite_train_loss(self, X)
 
     def _get_param_names(self):
         # skorch lists its private bookkeeping (``_params_to_validate``)
@@ -64,6 +83,21 @@ class SeededNetMixin:
                 xb = torch.as_tensor(X[start : start + step], device=self.device)
                 out.append(fn(xb).cpu().numpy())
         return np.concatenate(out) if out else empty
+
+
+def _is_auto(value):
+    return isinstance(value, str) and value == "auto"
+
+
+def module_default(module, name):
+    """The default of ``module``'s constructor argument ``name`` (None if it has none)."""
+    if not isinstance(module, type):
+        return None
+    try:
+        param = inspect.signature(module).parameters.get(name)
+    except (TypeError, ValueError):
+        return None
+    return None if param is None or param.default is inspect.Parameter.empty else param.default
 
 
 # parameters the nets share, for their docstrings (fill_doc)

@@ -3,17 +3,21 @@
 import numpy as np
 from sklearn.base import clone
 
+from ._autoencoder import AutoencoderNet
 
-def load_net_params(net, f_params, n_features_in, *, classes=None, **load_kwargs):
+
+def load_net_params(net, f_params, n_features_in, *, classes=None, output_activation=None,
+                    **load_kwargs):
     """A ready-to-use copy of ``net`` with weights from ``net.save_params(f_params=...)``.
 
     skorch's ``load_params`` needs an initialised net whose module has the
     right sizes; ours take the sizes from the data at fit time. This helper
     clones ``net`` (its parameters only; nothing is unpickled), records
-    ``n_features_in_`` (and ``classes`` for a :class:`ClassifierNet`),
-    initialises the module and loads the weights with skorch's
-    ``load_params`` (``torch.load`` with skorch's ``torch_load_kwargs``,
-    which on torch >= 2.6 means ``weights_only=True``). A file saved from a
+    ``n_features_in_`` (and ``classes`` for a :class:`ClassifierNet`, the
+    output activation for an autoencoder net), initialises the module and
+    loads the weights with skorch's ``load_params`` (``torch.load`` with
+    skorch's ``torch_load_kwargs``, which on torch >= 2.6 means
+    ``weights_only=True``). A file saved from a
     net on CUDA loads on a CPU-only machine: skorch maps it to the net's
     ``device`` (``"cpu"`` by default).
 
@@ -27,6 +31,12 @@ def load_net_params(net, f_params, n_features_in, *, classes=None, **load_kwargs
         Number of input columns the saved net was fitted on.
     classes : array-like, optional
         The saved classifier's ``classes_`` (required for a ClassifierNet).
+    output_activation : str, optional
+        The saved autoencoder net's ``output_activation_``: what the
+        module's ``output_activation="auto"`` (the default of the dense,
+        sparse and concrete autoencoders) resolved to from the training
+        rows. Required when the module's output activation is ``"auto"``;
+        an explicit ``module__output_activation`` of ``net`` needs none.
     **load_kwargs
         Passed to ``load_params`` (e.g. ``f_optimizer``).
 
@@ -42,7 +52,8 @@ def load_net_params(net, f_params, n_features_in, *, classes=None, **load_kwargs
     >>> X = np.random.RandomState(0).rand(32, 6).astype("float32")
     >>> ae = AutoencoderNet(module__hidden_units=3, max_epochs=1, random_state=0).fit(X)
     >>> buf = io.BytesIO(); ae.save_params(f_params=buf); _ = buf.seek(0)
-    >>> new = load_net_params(AutoencoderNet(module__hidden_units=3), buf, n_features_in=6)
+    >>> new = load_net_params(AutoencoderNet(module__hidden_units=3), buf, n_features_in=6,
+    ...                       output_activation=ae.output_activation_)
     >>> bool(np.array_equal(new.transform(X), ae.transform(X)))
     True
     """
@@ -52,6 +63,11 @@ def load_net_params(net, f_params, n_features_in, *, classes=None, **load_kwargs
             raise ValueError("load_net_params needs classes= (the saved net's classes_) "
                              f"for a {type(net).__name__}.")
         new.set_params(classes=np.asarray(classes))
+    if output_activation is not None:
+        if not isinstance(new, AutoencoderNet):
+            raise ValueError("load_net_params takes output_activation= for autoencoder nets "
+                             f"only; got a {type(net).__name__}.")
+        new._auto_output_activation = output_activation  # as fit resolves "auto"
     new.n_features_in_ = int(n_features_in)
     new.initialize()
     new.load_params(f_params=f_params, **load_kwargs)
