@@ -23,43 +23,63 @@ from ._augmenter import RETRAIN_MODES
 from ._generator import UAEGenerator
 from ._plots import plot_examples, plot_scores
 from .attacks import MinMaxMINE
-from .datasets import load_csv, load_digits_images, load_mnist_idx
+from .constraints import FeatureConstraints
+from .datasets import load_csv_table, load_digits_images, load_mnist_idx
 from .evaluation import METHODS, TASKS, baseline_attack, compare_augmentations, step_budget
 from .mine import estimate_mi
 from .models import AutoencoderNet, SparseAutoencoder
+from .tabular import SCALERS, inverse_table, make_table_encoder
 
 
-def _load(spec, data_dir, with_shape=False):
+class _Data:
+    """What a ``--data`` option gives: the model's float rows and, for a CSV, its table."""
+
+    def __init__(self, X, y, shape=None, table=None, encoder=None, constraints=None,
+                 scale="none"):
+        self.X, self.y, self.shape = X, y, shape
+        self.table, self.encoder, self.constraints, self.scale = table, encoder, constraints, scale
+
+
+def _load(args):
+    spec = args.data
     if spec == "digits":
-        X, y = load_digits_images()
-        shape = (1, 8, 8)
-    elif spec == "mnist":
-        if data_dir is None:
+        return _Data(*load_digits_images(), shape=(1, 8, 8))
+    if spec == "mnist":
+        if args.data_dir is None:
             raise ValueError("--data mnist needs --data-dir, the folder with the MNIST IDX files")
-        X, y = load_mnist_idx(data_dir)
-        shape = (1, 28, 28)
-    elif spec.startswith("csv:"):
-        X, y, _ = load_csv(spec[4:])
-        shape = None
-    else:
+        return _Data(*load_mnist_idx(args.data_dir), shape=(1, 28, 28))
+    if not spec.startswith("csv:"):
         raise ValueError(f"--data {spec!r} is not known; expected digits, mnist or csv:PATH")
-    return (X, y, shape) if with_shape else (X, y)
+    table, y = load_csv_table(spec[4:])
+    scale = "minmax" if args.scale == "auto" else args.scale
+    immutable = [c.strip() for c in args.immutable.split(",") if c.strip()] if args.immutable \
+        else None
+    unknown = sorted(set(immutable or ()) - set(table.columns))
+    if unknown:
+        raise ValueError(f"--immutable names columns the CSV does not have: {unknown}")
+    # the encoder (categories, column ranges) sees every row; the models only the training split
+    encoder = make_table_encoder(table, scale=scale).fit(table)
+    X = np.asarray(encoder.transform(table), dtype=np.float32)
+    constraints = FeatureConstraints.from_column_transformer(encoder, table, immutable=immutable)
+    return _Data(X, y, table=table, encoder=encoder, constraints=constraints, scale=scale)
 
 
 def _augment(args):
     """The main job: every method's held-out metric at an equal step budget, over seeds."""
-    X, y, shape = _load(args.data, args.data_dir, with_shape=True)
+    data = _load(args)
+    X, y, shape = data.X, data.y, data.shape
     n_train, n_test = _split_sizes(args, len(X))
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     attack = MinMaxMINE(eps=args.eps, max_iter=args.max_iter)
-    options = {"data": args.data, "task": args.task, "model": args.model, "epochs": args.epochs,
+    options = {"data": args.data, "scale": data.scale, "immutable": args.immutable,
+               "task": args.task, "model": args.model, "epochs": args.epochs,
                "ratio": args.ratio, "retrain": args.retrain, "n_train": int(n_train),
                "n_test": int(n_test), "batch_size": args.batch_size, "device": args.device,
                "attack": {k: v for k, v in attack.get_params().items() if k != "objective"}}
     checkpoint = _Checkpoint(os.path.join(args.out, CHECKPOINT),
                              {**options, "X": st.hash_array(X),
                               "y": None if y is None else st.hash_array(y)})
-    runs, examples = _run_seeds(args, X, y, shape, n_train, n_test, methods, attack, checkpoint)
+    runs, examples = _run_seeds(args, data, n_train, n_test, methods, attack, checkpoint)
     task = TASKS[args.task]
     summary = {m: {"mean": float(np.mean([r["scores"][m] for r in runs])),
                    "std": float(np.std([r["scores"][m] for r in runs]))} for m in methods}
@@ -68,7 +88,7 @@ def _augment(args):
     os.makedirs(args.out, exist_ok=True)
     with open(os.path.join(args.out, "results.json"), "w") as fh:
         json.dump(payload, fh, indent=2, default=str)
-    _print_summary(args, task, summary, runs)
+    _print_summary(args, task, summary, runs, data.scale)
     written = ["results.json"] + ([] if args.no_plots else
                                   _plot(args.out, summary, task.metric, shape, examples))
     print(f"wrote {', '.join(written)} to {args.out}")
@@ -137,8 +157,9 @@ def _split_sizes(args, n_rows):
     return n_train, n_test
 
 
-def _run_seeds(args, X, y, shape, n_train, n_test, methods, attack, checkpoint):
+def _run_seeds(args, data, n_train, n_test, methods, attack, checkpoint):
     """One :func:`compare_augmentations` per seed (and split), resuming finished methods."""
+    X, y = data.X, data.y
     runs, examples = [], None
     needs_labels = TASKS[args.task].needs_labels
     bar = _LazyBar(args.seeds)
@@ -156,7 +177,8 @@ def _run_seeds(args, X, y, shape, n_train, n_test, methods, attack, checkpoint):
             X[idx_train], X[idx_test], None if y is None else y[idx_train],
             None if y is None else y[idx_test], task=args.task, model=args.model,
             methods=methods, epochs=args.epochs, ratio=args.ratio, retrain=args.retrain,
-            attack=attack, image_shape=shape, seed=seed, batch_size=args.batch_size,
+            attack=attack, image_shape=data.shape, seed=seed, batch_size=args.batch_size,
+            constraints=data.constraints,
             device=args.device, done=checkpoint.done(seed),
             on_result=lambda method, record, seed=seed: on_result(seed, method, record))
         runs.append({"seed": seed, "scores": res["scores"], "samples_seen": res["samples_seen"],
@@ -195,8 +217,9 @@ class _LazyBar:
             self.bar.close()
 
 
-def _print_summary(args, task, summary, runs):
-    print(f"\n{task.metric} ({'higher' if task.higher_is_better else 'lower'} is better), "
+def _print_summary(args, task, summary, runs, scale="none"):
+    units = "" if scale == "none" else f" on the {scale}-scaled columns"
+    print(f"\n{task.metric}{units} ({'higher' if task.higher_is_better else 'lower'} is better), "
           f"{args.data}, {args.task}/{args.model}, {args.seeds} seed(s):")
     ref = summary.get("none", {}).get("mean")
     for m, s in summary.items():
@@ -226,13 +249,15 @@ def _generate(args):
                         ("--hidden-units", args.hidden_units)):
         if value < 1:
             raise ValueError(f"{name} must be at least 1; got {value}")
-    X, _ = _load(args.data, args.data_dir)
+    data = _load(args)
+    X = data.X
     n = min(args.n_samples, len(X))
     # output_activation="auto": a sigmoid for data in [0, 1], else the identity
     ae = AutoencoderNet(SparseAutoencoder, module__hidden_units=args.hidden_units,
                         max_epochs=args.epochs, lr=1e-2)
     gen = UAEGenerator(ae, attack=MinMaxMINE(eps=args.eps, max_iter=args.max_iter),
-                       batch_size=args.batch_size, random_state=args.seed, verbose=1)
+                       batch_size=args.batch_size, random_state=args.seed, verbose=1,
+                       constraints=data.constraints)
     t0 = time.perf_counter()
     gen.fit(X)
     t1 = time.perf_counter()
@@ -241,8 +266,10 @@ def _generate(args):
     ok = info["success"]
     # the augmentation baseline of the same mean distortion, as in sk-uae augment
     noise = UAEGenerator(FrozenEstimator(gen.estimator_),
-                         baseline_attack("noise", info["distortion_linf"].mean()),
-                         random_state=args.seed).fit(X).transform(X[:n])
+                         baseline_attack("noise", info["distortion_linf_units"].mean(),
+                                         eps_scale=gen.attack_.eps_scale),
+                         random_state=args.seed, constraints=data.constraints)
+    noise = noise.fit(X).transform(X[:n])
     mi_uae = estimate_mi(X[:n], X_adv, random_state=args.seed)
     mi_noise = estimate_mi(X[:n], noise, random_state=args.seed)
     summary = {
@@ -252,17 +279,33 @@ def _generate(args):
         "mean_mi_independent_uae": float(mi_uae.mean()),
         "mean_mi_independent_noise_matched_linf": float(mi_noise.mean()),
         "mean_distortion_linf": float(info["distortion_linf"].mean()),
+        "mean_distortion_linf_eps_units": float(info["distortion_linf_units"].mean()),
         "fit_seconds": t1 - t0, "generate_seconds": t2 - t1,
     }
+    written = ["uae.npy", "summary.json"]
     os.makedirs(args.out, exist_ok=True)
     np.save(os.path.join(args.out, "uae.npy"), X_adv)
+    if data.table is not None:
+        # the examples in the CSV's own columns, units and categories, in its row order
+        like = data.table.iloc[:n]
+        table = inverse_table(data.encoder, X_adv, like)
+        summary["constraint_satisfaction"] = float(info["constraints_satisfied"].mean())
+        summary["mean_abs_change_original_units"] = {
+            c: float(np.abs(table[c].to_numpy(np.float64) - like[c].to_numpy(np.float64)).mean())
+            for c in like.select_dtypes("number").columns}
+        if data.y is not None:
+            table["label"] = data.y[:n]
+        table.to_csv(os.path.join(args.out, "uaes.csv"), index=False)
+        written.insert(0, "uaes.csv")
     with open(os.path.join(args.out, "summary.json"), "w") as fh:
         json.dump(summary, fh, indent=2)
     width = max(len(k) for k in summary)
     for key, value in summary.items():
+        if isinstance(value, dict):
+            value = ", ".join(f"{k} {v:.4g}" for k, v in value.items())
         shown = f"{value:.4g}" if isinstance(value, float) else value
         print(f"{key:<{width}}  {shown}")
-    print(f"wrote {os.path.join(args.out, 'uae.npy')} and summary.json")
+    print(f"wrote {', '.join(written)} to {args.out}")
     return 0
 
 
@@ -275,12 +318,25 @@ class _Parser(argparse.ArgumentParser):
         raise _UsageError(message)
 
 
+def _table_options(parser):
+    parser.add_argument(
+        "--scale", default="auto", choices=("auto",) + SCALERS,
+        help="scaling of a CSV's numeric columns before the model sees them: auto (default: "
+        "minmax for a CSV, none for digits and mnist), minmax, standard or none; string and "
+        "boolean columns are one-hot encoded")
+    parser.add_argument(
+        "--immutable", default=None, metavar="COL,...",
+        help="CSV columns the examples never change (integer columns stay integers and "
+        "categories stay valid categories in any case)")
+
+
 def build_parser():
     parser = _Parser(prog="sk-uae", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     a = sub.add_parser("augment", help="the main job: augment with UAEs and compare baselines")
     a.add_argument("--data", default="digits", help="digits (default), mnist or csv:PATH")
     a.add_argument("--data-dir", default=None, help="folder of the MNIST IDX files")
+    _table_options(a)
     a.add_argument("--task", default="reconstruction", choices=sorted(TASKS),
                    help="reconstruction (default), representation or contrastive")
     a.add_argument("--model", default="sparse", help="model of the task (reconstruction: "
@@ -307,6 +363,7 @@ def build_parser():
     g = sub.add_parser("generate", help="train an autoencoder and make UAEs")
     g.add_argument("--data", default="digits", help="digits (default), mnist or csv:PATH")
     g.add_argument("--data-dir", default=None, help="folder of the MNIST IDX files")
+    _table_options(g)
     g.add_argument("--n-samples", type=int, default=256, help="rows to attack (default 256)")
     g.add_argument("--eps", type=float, default=0.3)
     g.add_argument("--max-iter", type=int, default=40)

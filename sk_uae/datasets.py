@@ -3,7 +3,8 @@
 * :func:`load_digits_images` -- scikit-learn's bundled 8x8 digits scaled to [0, 1];
 * :func:`load_mnist_idx` -- MNIST-style IDX files (optionally gzipped) from a
   folder the caller names;
-* :func:`load_csv` -- numeric CSV files, with an optional label column.
+* :func:`load_csv` -- numeric CSV files, with an optional label column;
+* :func:`load_csv_table` -- CSV tables of any column types, as a DataFrame.
 """
 
 import gzip
@@ -13,7 +14,7 @@ import struct
 import numpy as np
 from sklearn.datasets import load_digits
 
-__all__ = ["load_digits_images", "load_mnist_idx", "read_idx", "load_csv"]
+__all__ = ["load_digits_images", "load_mnist_idx", "read_idx", "load_csv", "load_csv_table"]
 
 _IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
@@ -173,3 +174,47 @@ def load_csv(path, label_column="label"):
         data = np.delete(data, j, axis=1)
         names = names[:j] + names[j + 1 :]
     return data.astype(np.float32), y, names
+
+
+def load_csv_table(path, label_column="label"):
+    """A CSV table with a header row, of any column types, as a DataFrame.
+
+    Unlike :func:`load_csv`, string and boolean columns are kept (encode
+    them with :func:`sk_uae.tabular.make_table_encoder`).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The CSV file: comma-separated, a header row of column names; no
+        missing values.
+    label_column : str or None, default="label"
+        Name of the label column, taken out of the table when present.
+
+    Returns
+    -------
+    X : pandas.DataFrame
+    y : ndarray of shape (n_samples,) or None
+    """
+    import pandas as pd
+
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"CSV file not found: {path!r}")
+    try:
+        df = pd.read_csv(path)
+    except pd.errors.EmptyDataError:
+        raise ValueError(f"{path!r} is empty; expected a header row of column names.") from None
+    if df.shape[0] == 0:
+        raise ValueError(f"{path!r} has a header but no data rows.")
+    missing = df.columns[df.isna().any()].tolist()
+    if missing:
+        raise ValueError(f"{path!r} has missing values in columns {missing}; fill or drop them.")
+    numeric = df.select_dtypes("number")
+    if numeric.size and not np.all(np.isfinite(numeric.to_numpy(dtype=np.float64))):
+        raise ValueError(f"{path!r} contains infinite values.")
+    y = None
+    if label_column is not None and label_column in df.columns:
+        y = df.pop(label_column).to_numpy()
+    if df.shape[1] == 0:
+        raise ValueError(f"{path!r} has no feature columns besides {label_column!r}.")
+    return df, y

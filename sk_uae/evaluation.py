@@ -35,6 +35,7 @@ from sklearn.utils._param_validation import (Interval, StrOptions, validate_para
                                             validate_params)
 
 from ._augmenter import RETRAIN_MODES, UAEAugmenter
+from .constraints import FeatureConstraints
 from .attacks import PGD, BaseAttack, Duplicate, GaussianNoise, MinMaxMINE
 from .models import (AutoencoderNet, ConcreteAutoencoderNet, ContrastiveNet, ConvAutoencoder,
                      ConvEncoder, DenseAutoencoder, MLPEncoder, SparseAutoencoder)
@@ -283,13 +284,15 @@ _COMPARE_CONSTRAINTS = {
     "verbose": ["verbose"],
     "done": [dict, None],
     "on_result": [callable, None],
+    "constraints": [FeatureConstraints, None],
 }
 
 
 def compare_augmentations(X_train, X_test, y_train=None, y_test=None, *, task="reconstruction",
                           model="sparse", methods=METHODS, epochs=20, ratio=1.0,
                           retrain="scratch", attack=None, image_shape=None, seed=0,
-                          batch_size=256, device="cpu", verbose=0, done=None, on_result=None):
+                          batch_size=256, device="cpu", verbose=0, done=None, on_result=None,
+                          constraints=None):
     """Train and score the task's model under each augmentation method.
 
     Parameters
@@ -341,6 +344,10 @@ def compare_augmentations(X_train, X_test, y_train=None, y_test=None, *, task="r
     on_result : callable, optional
         Called as ``on_result(method, record)`` when a method finishes,
         ``record`` a JSON-serialisable dict, so that a caller can checkpoint.
+    constraints : FeatureConstraints, optional
+        Feature constraints every augmentation method's examples keep (see
+        :class:`~sk_uae.UAEAugmenter`); the UAE record then has their
+        ``constraint_satisfaction``.
 
     Returns
     -------
@@ -356,8 +363,8 @@ def compare_augmentations(X_train, X_test, y_train=None, y_test=None, *, task="r
     validate_parameter_constraints(_COMPARE_CONSTRAINTS, dict(
         task=task, model=model, methods=methods, epochs=epochs, ratio=ratio, retrain=retrain,
         attack=attack, image_shape=image_shape, seed=seed, batch_size=batch_size,
-        device=device, verbose=verbose, done=done, on_result=on_result),
-        caller_name="compare_augmentations")
+        device=device, verbose=verbose, done=done, on_result=on_result,
+        constraints=constraints), caller_name="compare_augmentations")
     spec = TASKS[task]
     if spec.needs_labels and (y_train is None or y_test is None):
         raise ValueError(f"task {task!r} is judged with labels; the data have none.")
@@ -366,7 +373,7 @@ def compare_augmentations(X_train, X_test, y_train=None, y_test=None, *, task="r
         raise ValueError(f"unknown methods {sorted(unknown)}; expected a subset of {METHODS}.")
     base = make_model(task, model, X_train.shape[1], image_shape, epochs, seed)
     run = {"X_train": X_train, "y_train": y_train, "ratio": ratio, "retrain": retrain,
-           "batch_size": batch_size, "device": device, "seed": seed}
+           "batch_size": batch_size, "device": device, "seed": seed, "constraints": constraints}
     order = sorted(methods, key=lambda m: m != "uae")  # matched baselines need the UAEs
     if any(m in ("noise", "pgd") for m in order) and "uae" not in order:
         order = ["uae"] + order
@@ -401,9 +408,10 @@ def compare_augmentations(X_train, X_test, y_train=None, y_test=None, *, task="r
 
 
 def _augment(est, attack, *, X_train, y_train, ratio, retrain, batch_size, device, seed,
-             verbose=0):
+             constraints, verbose=0):
     return UAEAugmenter(est, attack, ratio=ratio, retrain=retrain, batch_size=batch_size,
-                        device=device, random_state=seed, verbose=verbose).fit(X_train, y_train)
+                        device=device, random_state=seed, verbose=verbose,
+                        constraints=constraints).fit(X_train, y_train)
 
 
 def _record(method, aug, metric, X_train, y_train, X_test, y_test, scored):
@@ -418,6 +426,9 @@ def _record(method, aug, metric, X_train, y_train, X_test, y_test, scored):
                          "distortion_linf_mean": float(info["distortion_linf"].mean()),
                          "distortion_linf_units_mean": float(info["distortion_linf_units"].mean()),
                          "eps_scale": "none" if scale is None else scale.tolist(),
+                         "constraint_satisfaction": float(np.mean(
+                             info["constraints_satisfied"])) if "constraints_satisfied" in info
+                         else None,
                          "distortion_l2_mean": float(info["distortion_l2"].mean())}
         idx = aug.augment_indices_[:8]
         # batch invariance: regenerating a few rows gives the UAEs trained on
