@@ -1,7 +1,7 @@
 """
-=====================================================
+======================================================
 A raw mixed-type table: UAEs that keep its constraints
-=====================================================
+======================================================
 
 A table as people have it is not a float matrix: it has categorical string
 columns, integer counts and scores, and columns that must not change. This
