@@ -265,7 +265,9 @@ class FeatureConstraints(BaseEstimator):
         Parameters
         ----------
         device : torch.device
+            Where the engine runs.
         dtype : torch.dtype
+            The engine's floating-point type.
 
         Returns
         -------
