@@ -156,3 +156,23 @@ def test_run_feature_fn_is_deprecated(small_ae, digits):
         old = attack.run(x, obj, seed=0, feature_fn=first_layer_features(module))
     new = attack.run(x, obj, seed=0, module=module)
     torch.testing.assert_close(old.x_adv, new.x_adv)
+
+
+def test_a_grid_over_eps_on_a_standardised_table_moves_the_scores(table, tmp_path):
+    """With the plain step of 0.01 every candidate scored the same to 7 digits."""
+    from sklearn.model_selection import GridSearchCV
+
+    X, _, _ = table
+    Xs = StandardScaler().fit_transform(X).astype(np.float32)
+    attack = MinMaxMINE(max_iter=10, n_pairs=8, pair_dim=4, mine_hidden_sizes=(8, 2))
+    aug = UAEAugmenter(_ae(module__hidden_units=8, max_epochs=30, lr=1e-2), attack, random_state=0,
+                       memory=str(tmp_path))
+    grid = GridSearchCV(aug, {"attack__eps": [0.05, 0.3]}, cv=2).fit(Xs)
+    low, high = grid.cv_results_["mean_test_score"]
+    assert abs(high - low) > 1e-3 * abs(low)
+    assert max(low, high) > -1.0  # the model beats the column means
+    # the examples use the box the grid sets
+    linf = [UAEAugmenter(_ae(module__hidden_units=8, max_epochs=30, lr=1e-2),
+                         attack.set_params(eps=eps), random_state=0, memory=str(tmp_path))
+            .fit(Xs).uae_info_["distortion_linf_units"].mean() for eps in (0.05, 0.3)]
+    assert linf[1] > 2 * linf[0] and linf[0] > 0.01
