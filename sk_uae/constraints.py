@@ -580,6 +580,20 @@ class TorchConstraints:
         x_adv = torch.where(self.decrease, torch.minimum(x_adv, x), x_adv)
         return torch.where(self.immutable, x, x_adv)
 
+    def project_delta(self, delta, x):
+        """:meth:`project` of ``x + delta``, as a perturbation, exact where nothing binds.
+
+        Columns without a constraint keep their ``delta`` bit for bit (``(x +
+        delta) - x`` would round), so constraints that bind nowhere leave an
+        attack's arithmetic as it is without them.
+        """
+        if self.has_bounds:
+            inside = torch.maximum(torch.minimum(x + delta, self.upper), self.lower)
+            delta = torch.where(inside != x + delta, inside - x, delta)
+        delta = torch.where(self.increase, delta.clamp_min(0), delta)
+        delta = torch.where(self.decrease, delta.clamp_max(0), delta)
+        return torch.where(self.immutable, torch.zeros_like(delta), delta)
+
     def repair(self, x_adv, x, eps=None, norm="linf"):
         """Project, round integer columns towards the clean value, set one-hot groups.
 

@@ -219,3 +219,14 @@ def test_constraints_clone_pickle_and_metric_fit_on_the_fly():
     X_adv[:10, 0] += 0.1  # immutable column moved in 10 rows
     assert constraint_satisfaction(X_adv, X, _constraints()) == pytest.approx(1 - 10 / N)
     assert constraint_satisfaction(X_adv, X, _constraints(), reduce=None)[:10].sum() == 0
+
+
+@pytest.mark.parametrize("name", sorted(ATTACKS))
+def test_constraints_that_bind_nowhere_change_nothing(name):
+    model, attack = ATTACKS[name]
+    X, y = _table()
+    loose = FeatureConstraints(lower={1: -10.0}, increase_only=[], immutable=[])
+    runs = [UAEGenerator(model(), attack(), constraints=c, random_state=0).fit(X, y)
+            .transform(X) for c in (None, FeatureConstraints(), loose)]
+    np.testing.assert_array_equal(runs[1], runs[0])
+    np.testing.assert_array_equal(runs[2], runs[0])

@@ -15,7 +15,7 @@ from ..utils._docstring import fill_doc
 from ._base import (ATTACK_NOTE, CLIP_VALUES_DOC, EPS_SCALE_CONSTRAINT, EPS_SCALE_DOC,
                     OBJECTIVE_CONSTRAINTS, OBJECTIVE_DOC, AttackResult, _BoxAttack, _GoalMixin,
                     _ObjectiveMixin)
-from ._common import CLIP_VALUES_CONSTRAINT, clip, feasible, masked
+from ._common import CLIP_VALUES_CONSTRAINT, clip, masked
 from ._random import row_uniform
 from ._search import BestKeeper, ConstSearch
 
@@ -307,7 +307,7 @@ def minmax_mine(
     c = torch.as_tensor(initial_const, device=dev, dtype=dtype).expand(n).clone()
     delta = initial_delta(x, init, eps, seed, image_shape)
     if constraints is not None:
-        delta = feasible(x + delta, x, clip_values, constraints) - x
+        delta = constraints.project_delta(delta, x)
     delta.requires_grad_(True)
 
     best, fallback = BestKeeper(x), BestKeeper(x)
@@ -357,7 +357,7 @@ def minmax_mine(
             c = torch.clamp((1 - dual_step * gamma) * c + dual_step * f_d, min=0)
             delta = (delta - _step(masked(grad, constraints), lr, eps, step)).clamp_(-eps, eps)
             if constraints is not None:
-                delta = feasible(x + delta, x, clip_values, constraints) - x
+                delta = constraints.project_delta(delta, x)
         delta.requires_grad_(True)
     return _best_or_fallback(best, fallback)
 
