@@ -182,7 +182,7 @@ def _run_seeds(args, data, n_train, n_test, methods, attack, checkpoint):
             device=args.device, done=checkpoint.done(seed),
             on_result=lambda method, record, seed=seed: on_result(seed, method, record))
         runs.append({"seed": seed, "scores": res["scores"], "samples_seen": res["samples_seen"],
-                     "uae": res["uae"]})
+                     "steps": res["steps"], "uae": res["uae"]})
         if seed == 0:
             examples = res["examples"]
         bar.update(uae_success=f"{res['uae']['success_rate']:.2f}" if res["uae"] else "-")

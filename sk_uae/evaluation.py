@@ -5,11 +5,13 @@ trains the task's model with each augmentation method through
 :class:`~sk_uae.UAEAugmenter` and scores the final model on held-out data.
 Every method gets the **same number of optimiser steps**: augmented methods
 train ``epochs`` epochs on ``(1 + ratio) * n`` rows, the ``none`` baseline
-trains ``(1 + ratio) * epochs`` epochs on the ``n`` original rows. With
-``retrain="continue"`` the augmented model also keeps the ``epochs`` epochs of
-its first fit on the ``n`` rows, so ``none`` trains ``(2 + ratio) * epochs``.
-The training rows each final model has seen are counted from its history and
-returned as ``samples_seen``.
+as many epochs on the ``n`` original rows as make the same number of
+mini-batches (the nearest whole number of epochs): ``(1 + ratio) * epochs``
+when the rows fill whole batches. With ``retrain="continue"`` the augmented
+model also keeps the ``epochs`` epochs of its first fit on the ``n`` rows,
+which ``none`` gets too. The optimiser steps and the training rows each final
+model has seen are counted from its history and returned as ``steps`` and
+``samples_seen``.
 
 Methods
 -------
@@ -265,8 +267,9 @@ def step_budget(retrain="scratch"):
     -------
     str
     """
-    return (f"equal: 'none' trains ({_FIRST_FIT[retrain] + 1} + ratio) * epochs on the "
-            "original rows")
+    return (f"equal: 'none' trains as many optimiser steps on the original rows as the "
+            f"others on theirs ({_FIRST_FIT[retrain] + 1} + ratio) * epochs when the rows fill "
+            "whole batches")
 
 
 _COMPARE_CONSTRAINTS = {
@@ -313,14 +316,15 @@ def compare_augmentations(X_train, X_test, y_train=None, y_test=None, *, task="r
         "pgd", "uae")``. ``"uae"`` is run (unscored) whenever ``"noise"`` or
         ``"pgd"`` is asked for without it.
     epochs : int, default=20
-        Epochs of the augmented methods (``none`` gets ``(1 + ratio) * epochs``,
-        or ``(2 + ratio) * epochs`` with ``retrain="continue"``).
+        Epochs of the augmented methods (``none`` gets as many optimiser
+        steps: ``(1 + ratio) * epochs`` epochs, or ``(2 + ratio) * epochs``
+        with ``retrain="continue"``, when the rows fill whole batches).
     ratio : float, default=1.0
         Fraction of the training rows that get an augmented copy.
     retrain : {"scratch", "continue"}, default="scratch"
         How the augmented methods retrain (see :class:`~sk_uae.UAEAugmenter`).
         With ``"continue"`` the final model keeps the ``epochs`` epochs of
-        its first fit, and ``none`` gets ``(2 + ratio) * epochs`` epochs.
+        its first fit, and ``none`` gets those steps too.
     attack : BaseAttack, optional
         The UAE attack (default ``MinMaxMINE()``).
     image_shape : tuple (C, H, W), optional
@@ -352,7 +356,8 @@ def compare_augmentations(X_train, X_test, y_train=None, y_test=None, *, task="r
     Returns
     -------
     dict
-        ``scores`` (method -> metric), ``samples_seen`` (method -> training
+        ``scores`` (method -> metric), ``steps`` (method -> optimiser steps
+        of the final model, from its history), ``samples_seen`` (method -> training
         rows the final model was trained on, summed over its epochs, read
         from its history), ``uae`` (success rate and distortion of the UAEs),
         ``examples`` (a few originals and their UAEs; with
@@ -382,11 +387,13 @@ def compare_augmentations(X_train, X_test, y_train=None, y_test=None, *, task="r
     for method in order:
         if method not in done or (method in methods and done[method]["score"] is None):
             if method == "none":
-                est = clone(base).set_params(
-                    max_epochs=int(round(epochs * (_FIRST_FIT[retrain] + 1 + ratio))))
+                est = clone(base).set_params(max_epochs=_none_epochs(
+                    base, len(X_train), epochs, ratio, retrain))
                 aug = UAEAugmenter(est, ratio=0.0, random_state=seed).fit(X_train, y_train)
             elif method == "uae":
                 aug = _augment(clone(base), attack or MinMaxMINE(), verbose=verbose, **run)
+            elif method == "duplicate":  # needs no UAEs to match
+                aug = _augment(clone(base), Duplicate(), **run)
             else:
                 # matched in the units the UAE attack measures eps in
                 aug = _augment(clone(base), baseline_attack(
@@ -402,6 +409,7 @@ def compare_augmentations(X_train, X_test, y_train=None, y_test=None, *, task="r
     examples = done["uae"]["examples"] if "uae" in done else None
     return {"scores": {m: done[m]["score"] for m in scored},
             "samples_seen": {m: done[m]["samples_seen"] for m in scored},
+            "steps": {m: done[m].get("steps") for m in scored},
             "uae": uae,
             "examples": None if examples is None else {
                 k: np.asarray(v, dtype=np.float32) for k, v in examples.items()}}
@@ -418,7 +426,8 @@ def _record(method, aug, metric, X_train, y_train, X_test, y_test, scored):
     """What one method gives: its score, the rows its model saw, and for UAEs their statistics."""
     record = {"score": metric(aug.estimator_, X_train, y_train, X_test, y_test,
                               aug.random_state) if scored else None,
-              "samples_seen": _samples_seen(aug.estimator_)}
+              "samples_seen": _samples_seen(aug.estimator_),
+              "steps": _steps(aug.estimator_)}
     if method == "uae":
         info = aug.uae_info_
         scale = getattr(aug.generator_.attack_, "eps_scale_", None)
@@ -435,6 +444,26 @@ def _record(method, aug, metric, X_train, y_train, X_test, y_test, scored):
         record["examples"] = {"original": X_train[idx].tolist(),
                               "adversarial": aug.generator_.transform(X_train[idx]).tolist()}
     return record
+
+
+def _none_epochs(model, n, epochs, ratio, retrain):
+    """Epochs on ``n`` rows that come nearest the augmented methods' optimiser steps.
+
+    Counting rows instead (``(1 + ratio) * epochs``) gives ``none`` more steps
+    whenever the rows do not fill whole batches: 160 against 140 for 398 rows
+    in batches of 128.
+    """
+    batch = model.get_params().get("batch_size", -1)
+    per_epoch = (lambda rows: 1) if batch in (-1, None) else (lambda rows: -(-rows // batch))
+    n_aug = n + int(round(ratio * n))
+    steps = epochs * (per_epoch(n_aug) + _FIRST_FIT[retrain] * per_epoch(n))
+    return max(1, int(round(steps / per_epoch(n))))
+
+
+def _steps(net):
+    """Optimiser steps (training mini-batches) of a skorch net, over its history."""
+    return int(sum(sum("train_batch_size" in b for b in epoch["batches"])
+                   for epoch in net.history))
 
 
 def _samples_seen(net):

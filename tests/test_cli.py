@@ -30,8 +30,9 @@ def test_augment_continue_gives_every_method_the_same_rows(tmp_path):
                  "--out", str(out), "--no-plots"]) == 0
     res = json.loads((out / "results.json").read_text())
     assert res["retrain"] == "continue" and "(2 + ratio)" in res["step_budget"]
-    # 2 epochs on 120 rows, then 2 on 180; none: 5 epochs on 120
-    assert res["runs"][0]["samples_seen"] == {m: 600 for m in res["summary"]}
+    # 2 epochs on 120 rows (1 batch), then 2 on 180 (2 batches): 6 steps; none: 6 epochs
+    assert res["runs"][0]["steps"] == {m: 6 for m in res["summary"]}
+    assert res["runs"][0]["samples_seen"]["duplicate"] == 600
 
 
 def test_generate_writes_examples(tmp_path):
