@@ -362,9 +362,11 @@ def test_cli_bad_options(argv, message, capsys, tmp_path):
 
 
 @pytest.mark.parametrize("content, message", [
-    ("a,b,label\n1,x,0\n", "must be numeric"),
-    ("a,b,label\n1,nan,0\n0.5,0.2,1\n", "NaN or infinite"),
+    ("label\n1\n0\n", "no feature columns"),  # string columns are fine: they are encoded
+    ("a,b,label\n1,nan,0\n0.5,0.2,1\n", "missing values in columns ['b']"),
+    ("a,b,label\n1,inf,0\n0.5,0.2,1\n", "infinite values"),
     ("a,b\n", "no data rows"),
+    ("", "is empty"),
 ])
 def test_cli_bad_csv(content, message, capsys, tmp_path):
     path = tmp_path / "bad.csv"
