@@ -6,7 +6,8 @@ on held-out rows in the encoded, scaled space, at an equal optimiser-step
 budget (the protocol of :func:`sk_uae.evaluation.compare_augmentations`,
 re-implemented here because that function takes no ``constraints``):
 
-* ``none`` trains ``2 * epochs`` epochs on the training rows;
+* ``none`` trains as many optimiser steps on the training rows (the epochs
+  that give them; ``2 * epochs`` when the rows fill whole batches);
 * ``duplicate``, ``noise``, ``pgd``, ``uae`` train ``epochs`` epochs on the
   training rows plus one example per row (ratio 1, retraining from scratch);
   ``noise`` and ``pgd`` are matched to the UAEs' mean L-infinity distortion
@@ -63,7 +64,8 @@ from _common import ROOT, environment, write_json  # noqa: E402
 
 from sk_uae import FeatureConstraints, UAEAugmenter  # noqa: E402
 from sk_uae.attacks import MinMaxMINE  # noqa: E402
-from sk_uae.evaluation import METHODS, baseline_attack  # noqa: E402
+from sk_uae.evaluation import (METHODS, _none_epochs, _samples_seen, _steps,  # noqa: E402
+                               baseline_attack)
 from sk_uae.constraints import _broken  # noqa: E402
 from sk_uae.metrics import constraint_satisfaction  # noqa: E402
 from sk_uae.models import AutoencoderNet, DenseAutoencoder  # noqa: E402
@@ -143,8 +145,10 @@ def run_method(method, X_tr, X_te, constraints, seed, epochs, attack, uae_record
     """One method; ``constraints`` go to the augmenter (or None), ``check`` judges the examples."""
     n, d = X_tr.shape
     t0 = time.perf_counter()
-    if method == "none":
-        aug = UAEAugmenter(dense_ae(d, 2 * epochs, seed, RecordingNet), ratio=0.0,
+    if method == "none":  # the epochs that give the augmented methods' optimiser steps
+        none_epochs = _none_epochs(dense_ae(d, epochs, seed, RecordingNet), n, epochs, 1.0,
+                                   "scratch")
+        aug = UAEAugmenter(dense_ae(d, none_epochs, seed, RecordingNet), ratio=0.0,
                            random_state=seed).fit(X_tr)
     else:
         if method == "uae":
@@ -155,9 +159,7 @@ def run_method(method, X_tr, X_te, constraints, seed, epochs, attack, uae_record
         aug = UAEAugmenter(dense_ae(d, epochs, seed, RecordingNet), atk, ratio=1.0,
                            constraints=constraints, random_state=seed).fit(X_tr)
     rec = {"test_mse": float(np.mean((aug.estimator_.predict(X_te) - X_te) ** 2)),
-           "samples_seen": int(sum(sum(b["train_batch_size"] for b in e["batches"]
-                                       if "train_batch_size" in b)
-                                   for e in aug.estimator_.history))}
+           "samples_seen": _samples_seen(aug.estimator_), "steps": _steps(aug.estimator_)}
     if method != "none":
         X_adv = aug.estimator_.fit_rows_[n:]
         X_cl = X_tr[aug.augment_indices_]
