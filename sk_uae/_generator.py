@@ -11,6 +11,7 @@ from sklearn.utils.validation import check_consistent_length, check_is_fitted, v
 from . import _streaming as st
 from ._base import SHARED_DOCS, _BaseUAE
 from .utils import resolve_device, seed_from_random_state
+from .utils._versions import package_versions
 from .utils._docstring import fill_doc
 
 
@@ -250,7 +251,7 @@ class UAEGenerator(OneToOneFeatureMixin, TransformerMixin, _BaseUAE):
             "attack": st.jsonable(self.attack_),
             # what runs: engines agree only to float rounding, so two must never mix
             "engine": self.attack_.engine_for(resolve_device(self.device), self.estimator_),
-            "versions": st.package_versions(),
+            "versions": package_versions(),
             "clip_values": st.jsonable(self.attack_.clip_values_),
             "model": {"class": st.jsonable(type(self.estimator_)),
                       "state_dict_sha256": st.hash_state_dict(self.estimator_.module_)},

@@ -292,13 +292,3 @@ def open_outputs(directory):
     return (np.load(os.path.join(directory, X_FILE), mmap_mode="r"),
             np.load(os.path.join(directory, INFO_FILE), mmap_mode="r"))
 
-
-def package_versions():
-    """The versions of the packages a result depends on: sk_uae, torch, numpy, scikit-learn."""
-    import sklearn
-    import torch
-
-    from . import __version__
-
-    return {"sk_uae": __version__, "torch": torch.__version__, "numpy": np.__version__,
-            "sklearn": sklearn.__version__}

@@ -30,6 +30,7 @@ from .mine import estimate_mi
 from .models import AutoencoderNet, SparseAutoencoder
 from .tabular import SCALERS, inverse_table, make_table_encoder
 from .utils import resolve_device
+from .utils._versions import package_versions
 
 
 class _Data:
@@ -80,7 +81,7 @@ def _augment(args):
                "n_test": int(n_test), "batch_size": args.batch_size, "device": args.device,
                "attack": {k: v for k, v in attack.get_params().items() if k != "objective"},
                "engine": attack.engine_for(resolve_device(args.device)),
-               "versions": st.package_versions()}
+               "versions": package_versions()}
     checkpoint = _Checkpoint(os.path.join(args.out, CHECKPOINT),
                              {**options, "X": st.hash_array(X),
                               "y": None if y is None else st.hash_array(y)})
