@@ -13,7 +13,6 @@ from ._augmenter import UAEAugmenter
 from ._generator import UAEGenerator
 from ._sampler import UAESampler
 from .constraints import FeatureConstraints
-
-__version__ = "0.1.0.dev0"
+from .utils._versions import __version__
 
 __all__ = ["FeatureConstraints", "UAEAugmenter", "UAEGenerator", "UAESampler", "__version__"]

@@ -199,6 +199,8 @@ class _BaseUAE(BaseEstimator):
         n_chunks = min(effective_n_jobs(self.n_jobs), -(-X.shape[0] // self.batch_size))
         if n_chunks <= 1:
             return attack.perturb(model, X, y, verbose=self.verbose, **kwargs)
+        # the workers resolve the engine on copies of the attack: resolve it here too
+        attack._prepare_run(resolve_device(self.device), model)
         chunks = _batch_aligned_chunks(X.shape[0], self.batch_size, n_chunks)
         results = Parallel(n_jobs=self.n_jobs)(
             delayed(_perturb_chunk)(attack, model, X[a:b], None if y is None else y[a:b],

@@ -10,7 +10,8 @@ from sklearn.utils.validation import check_consistent_length, check_is_fitted, v
 
 from . import _streaming as st
 from ._base import SHARED_DOCS, _BaseUAE
-from .utils import seed_from_random_state
+from .utils import resolve_device, seed_from_random_state
+from .utils._versions import package_versions
 from .utils._docstring import fill_doc
 
 
@@ -114,6 +115,8 @@ class UAEGenerator(OneToOneFeatureMixin, TransformerMixin, _BaseUAE):
         else:
             self.estimator_ = self._fit_estimator(
                 X, y, seed_from_random_state(self.random_state), memory)
+        # e.g. MinMaxMINE's mine_backend_: the engine for this device and model
+        self.attack_._prepare_run(resolve_device(self.device), self.estimator_)
         return self
 
     def _check_prefit(self, X):
@@ -178,7 +181,10 @@ class UAEGenerator(OneToOneFeatureMixin, TransformerMixin, _BaseUAE):
         written to ``path`` (``shard_<i>.npy`` and ``shard_<i>.info.npy``)
         and recorded in ``path/manifest.json`` with the sha256 of its files
         and a fingerprint of what determines it: the generator's and the
-        attack's parameters, a hash of the fitted model's ``state_dict``, the
+        attack's parameters, the engine that runs the attack (the attack's
+        :meth:`~sk_uae.attacks.BaseAttack.engine_for`, e.g. MinMaxMINE's
+        compiled or torch MINE step), the versions of sk_uae, torch, numpy
+        and scikit-learn, a hash of the fitted model's ``state_dict``, the
         seed and a hash of the shard's input rows (and labels). The result
         is assembled into ``path/X_adv.npy`` (and ``path/info.npy``),
         preallocated and filled shard by shard, so memory is bounded by
@@ -189,8 +195,9 @@ class UAEGenerator(OneToOneFeatureMixin, TransformerMixin, _BaseUAE):
         Called again on the same ``path`` (e.g. after the process was
         killed), it reuses the shards whose files still match their
         checksum and whose fingerprint equals the one of this call, and
-        recomputes the others (corrupt files, other parameters, model, seed
-        or data); the output is byte-identical to an uninterrupted run.
+        recomputes the others (corrupt files, other parameters, engine,
+        package versions, model, seed or data); the output is byte-identical
+        to an uninterrupted run.
 
         Parameters
         ----------
@@ -242,6 +249,9 @@ class UAEGenerator(OneToOneFeatureMixin, TransformerMixin, _BaseUAE):
         header = {
             "generator": st.jsonable(gen_params),
             "attack": st.jsonable(self.attack_),
+            # what runs: engines agree only to float rounding, so two must never mix
+            "engine": self.attack_.engine_for(resolve_device(self.device), self.estimator_),
+            "versions": package_versions(),
             "clip_values": st.jsonable(self.attack_.clip_values_),
             "model": {"class": st.jsonable(type(self.estimator_)),
                       "state_dict_sha256": st.hash_state_dict(self.estimator_.module_)},

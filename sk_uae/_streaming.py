@@ -291,3 +291,4 @@ def open_outputs(directory):
     directory = os.fspath(directory)
     return (np.load(os.path.join(directory, X_FILE), mmap_mode="r"),
             np.load(os.path.join(directory, INFO_FILE), mmap_mode="r"))
+

@@ -29,6 +29,8 @@ from .evaluation import METHODS, TASKS, baseline_attack, compare_augmentations, 
 from .mine import estimate_mi
 from .models import AutoencoderNet, SparseAutoencoder
 from .tabular import SCALERS, inverse_table, make_table_encoder
+from .utils import resolve_device
+from .utils._versions import package_versions
 
 
 class _Data:
@@ -71,11 +73,15 @@ def _augment(args):
     n_train, n_test = _split_sizes(args, len(X))
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     attack = MinMaxMINE(eps=args.eps, max_iter=args.max_iter)
+    # the engine that runs (the compiled MINE step or torch's agree only to float
+    # rounding) and the package versions: a resume with others starts afresh
     options = {"data": args.data, "scale": data.scale, "immutable": args.immutable,
                "task": args.task, "model": args.model, "epochs": args.epochs,
                "ratio": args.ratio, "retrain": args.retrain, "n_train": int(n_train),
                "n_test": int(n_test), "batch_size": args.batch_size, "device": args.device,
-               "attack": {k: v for k, v in attack.get_params().items() if k != "objective"}}
+               "attack": {k: v for k, v in attack.get_params().items() if k != "objective"},
+               "engine": attack.engine_for(resolve_device(args.device)),
+               "versions": package_versions()}
     checkpoint = _Checkpoint(os.path.join(args.out, CHECKPOINT),
                              {**options, "X": st.hash_array(X),
                               "y": None if y is None else st.hash_array(y)})
@@ -104,8 +110,9 @@ class _Checkpoint:
     The file is rewritten atomically after every record, so a killed run
     loses at most the method in progress. Records are reused only when the
     options that determine them (all but ``--seeds``, ``--methods``,
-    ``--out`` and ``--no-plots``) and the data are those of this run;
-    otherwise the run starts afresh. Nothing is written before the first
+    ``--out`` and ``--no-plots``), the MINE engine that runs, the package
+    versions and the data are those of this run; otherwise the run starts
+    afresh. Nothing is written before the first
     record, so a run stopped by a bad option leaves the folder as it was.
     """
 
@@ -132,8 +139,8 @@ class _Checkpoint:
 
     def add(self, seed, method, record):
         if self.stale:
-            print(f"{self.path} held results of other options or data; started afresh",
-                  file=sys.stderr)
+            print(f"{self.path} held results of other options, engine, versions or data; "
+                  "started afresh", file=sys.stderr)
             self.stale = False
         os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
         self.records.setdefault(str(seed), {})[method] = record
@@ -281,6 +288,7 @@ def _generate(args):
         "mean_distortion_linf": float(info["distortion_linf"].mean()),
         "mean_distortion_linf_eps_units": float(info["distortion_linf_units"].mean()),
         "fit_seconds": t1 - t0, "generate_seconds": t2 - t1,
+        "engine": gen.attack_.mine_backend_,
     }
     written = ["uae.npy", "summary.json"]
     os.makedirs(args.out, exist_ok=True)

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from sk_uae.cli import main
+from sk_uae.mine import _native
 
 
 def test_augment_writes_results_and_figures(tmp_path, capsys):
@@ -161,6 +162,28 @@ def test_a_changed_option_starts_afresh(tmp_path, monkeypatch, capsys):
     counter.calls = 0
     assert main(_resumable_argv(out, epochs="3")) == 0  # all done: nothing recomputed
     assert counter.calls == 0
+
+
+@pytest.mark.skipif(_native.library() is None, reason="the compiled MINE step is not built here")
+def test_a_resume_with_another_engine_starts_afresh(tmp_path, monkeypatch, capsys):
+    import sklearn
+    import torch
+
+    import sk_uae
+
+    out = tmp_path / "run"
+    assert main(_resumable_argv(out)) == 0
+    res = json.loads((out / "results.json").read_text())
+    assert res["engine"] == "native" and res["attack"]["mine_backend"] == "auto"
+    assert res["versions"] == {"sk_uae": sk_uae.__version__, "torch": torch.__version__,
+                               "numpy": np.__version__, "sklearn": sklearn.__version__}
+    # the same command on a machine without the compiled step: the torch engine
+    monkeypatch.setattr(_native, "library", lambda: None)
+    counter = _FitCounter(monkeypatch)
+    assert main(_resumable_argv(out)) == 0
+    assert counter.calls == 10  # nothing of the native run is reused
+    assert "started afresh" in capsys.readouterr().err
+    assert json.loads((out / "results.json").read_text())["engine"] == "fused"
 
 
 def _breast_cancer_csv(tmp_path, standardise=False):

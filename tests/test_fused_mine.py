@@ -316,3 +316,94 @@ def test_the_attack_object_selects_the_engine(small_ae, digits):
                                       out["autograd"][1]["success"])
     with pytest.raises(ValueError, match="mine_backend"):
         UAEGenerator(small_ae, fast_attack(mine_backend="jax"), prefit=True).fit(X)
+
+
+# ------------------------------------------------------------ the engine that runs
+needs_native = pytest.mark.skipif(_fused._native.library() is None,
+                                  reason="the compiled MINE step could not be built here")
+
+
+@needs_native
+@pytest.mark.parametrize("backend", ["auto", "native"])
+def test_mine_backend_resolves_to_native_where_the_library_loads(backend):
+    from sk_uae.attacks import MinMaxMINE
+
+    attack = MinMaxMINE(mine_backend=backend).fit(np.random.RandomState(0).rand(8, 16))
+    assert attack.mine_backend_ == "native"
+
+
+@pytest.mark.parametrize("backend", ["auto", "native"])
+def test_mine_backend_resolves_to_fused_with_native_off(backend, monkeypatch):
+    # what a machine without a compiler sees: the quick start's success and MI
+    # then come from the torch engine, and mine_backend_ says so
+    from sk_uae.attacks import MinMaxMINE
+    from sk_uae.mine import _native
+
+    monkeypatch.setenv("SK_UAE_NATIVE", "0")
+    monkeypatch.setattr(_native, "_library", _native._UNSET)
+    assert _native.library() is None
+    attack = MinMaxMINE(mine_backend=backend).fit(np.random.RandomState(0).rand(8, 16))
+    assert attack.mine_backend_ == "fused"
+    assert attack.engine_for("cpu") == "fused"
+
+
+@pytest.mark.parametrize("backend", ["fused", "autograd"])
+def test_an_explicit_torch_engine_is_kept(backend):
+    from sk_uae.attacks import MinMaxMINE
+
+    attack = MinMaxMINE(mine_backend=backend).fit(np.random.RandomState(0).rand(8, 16))
+    assert attack.mine_backend == backend and attack.mine_backend_ == backend
+
+
+def test_the_default_engine_is_auto():
+    from sk_uae.attacks import MinMaxMINE
+
+    assert MinMaxMINE().mine_backend == "auto"
+    assert MinMaxMINE.reference().mine_backend == "auto"
+
+
+@pytest.mark.parametrize("settings", [
+    dict(device="cuda"), dict(dtype=torch.float16), dict(hidden_sizes=(6,)),
+    dict(hidden_sizes=(6, 5, 4)), dict(conv_front=(16, 2, (4, 4))), dict(ma_rate=0.1),
+], ids=["cuda", "float16", "one-layer", "three-layers", "conv-front", "ma-rate"])
+@pytest.mark.parametrize("backend", ["auto", "native"])
+def test_where_the_compiled_step_cannot_run_the_engine_is_fused(settings, backend):
+    assert _fused.resolve_backend(backend, **settings) == "fused"
+    assert _fused.resolve_backend("autograd", **settings) == "autograd"
+
+
+def test_the_conv_front_of_a_conv_model_resolves_to_fused(monkeypatch):
+    # MinMaxMINE.reference(): pairs="auto" with a conv front, which applies only
+    # to a model whose first layer is a convolution -- known when it runs
+    from sk_uae.attacks import MinMaxMINE
+
+    monkeypatch.setattr(_fused._native, "library", lambda: object())  # "it loads"
+    attack = MinMaxMINE.reference().fit(np.random.RandomState(0).rand(8, 16))
+    conv = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3), torch.nn.Flatten())
+    dense = torch.nn.Sequential(torch.nn.Linear(16, 4))
+    assert attack.engine_for("cpu", conv) == "fused"
+    assert attack.engine_for("cpu", dense) == "native"
+    attack._prepare_run(torch.device("cpu"), conv)
+    assert attack.mine_backend_ == "fused"
+
+
+def test_auto_runs_what_it_resolves_to():
+    x, objective, _ = _attack_case("reconstruction")
+    kw = dict(eps=0.3, max_iter=4, n_mine_steps=3, n_pairs=8, pair_dim=4,
+              mine_hidden_sizes=(6, 3), mine_lr=1e-2, lr=0.05, seed=3)
+    engine = _fused.resolve_backend("auto", x.device, x.dtype, (6, 3))
+    got = minmax_mine(x, objective, mine_backend="auto", **kw)
+    want = minmax_mine(x, objective, mine_backend=engine, **kw)
+    assert torch.equal(got.x_adv, want.x_adv) and torch.equal(got.mi, want.mi)
+
+
+def test_a_run_records_the_engine_of_its_device_and_model(small_ae, digits, monkeypatch):
+    from conftest import fast_attack, unit_rows
+    from sk_uae import UAEGenerator
+
+    gen = UAEGenerator(small_ae, fast_attack(max_iter=2), prefit=True,
+                       random_state=0).fit(unit_rows(64))
+    assert gen.attack_.mine_backend_ == gen.attack_.engine_for("cpu", small_ae)
+    monkeypatch.setattr(_fused._native, "library", lambda: None)
+    gen.generate(digits[0][:4])
+    assert gen.attack_.mine_backend_ == "fused"

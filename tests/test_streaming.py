@@ -14,6 +14,7 @@ import pytest
 
 from conftest import fast_attack
 from sk_uae import UAEGenerator
+from sk_uae.mine import _native
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 N_ROWS, SHARD = 192, 48  # 4 shards
@@ -198,6 +199,39 @@ def test_other_parameters_are_not_mixed_in(gen, rows, tmp_path, monkeypatch):
     other.generate_to(fresh, rows, shard_size=SHARD)
     assert _read(out / "X_adv.npy") == _read(fresh / "X_adv.npy") != old
     assert _manifest(out)["header"]["attack"]["params"]["eps"] == 0.005
+
+
+def test_the_manifest_records_the_engine_and_the_versions(gen, rows, tmp_path):
+    import sklearn
+    import torch
+
+    import sk_uae
+
+    gen.generate_to(tmp_path / "out", rows[:SHARD], shard_size=SHARD)
+    header = _manifest(tmp_path / "out")["header"]
+    assert header["engine"] == gen.attack_.engine_for("cpu", gen.estimator_)
+    assert header["engine"] in ("native", "fused")
+    assert header["attack"]["params"]["mine_backend"] == "auto"
+    assert header["versions"] == {"sk_uae": sk_uae.__version__, "torch": torch.__version__,
+                                  "numpy": np.__version__, "sklearn": sklearn.__version__}
+
+
+@pytest.mark.skipif(_native.library() is None, reason="the compiled MINE step is not built here")
+def test_a_resume_with_another_engine_recomputes_every_shard(gen, rows, tmp_path, monkeypatch):
+    # the same parameters (mine_backend="auto") on a machine without the compiled
+    # step run the torch engine: its shards must not be mixed with the native ones
+    out, fresh = tmp_path / "out", tmp_path / "fresh"
+    gen.generate_to(out, rows, shard_size=SHARD)
+    assert _manifest(out)["header"]["engine"] == "native"
+    counter = RowCounter(monkeypatch)
+    monkeypatch.setattr(_native, "library", lambda: None)
+    gen.generate_to(out, rows, shard_size=SHARD)
+    assert counter.rows == N_ROWS  # every shard recomputed
+    assert _manifest(out)["header"]["engine"] == "fused"
+    gen.generate_to(out, rows, shard_size=SHARD)
+    assert counter.rows == N_ROWS  # the same engine again: every shard reused
+    gen.generate_to(fresh, rows, shard_size=SHARD)
+    assert _read(out / "X_adv.npy") == _read(fresh / "X_adv.npy")
 
 
 def test_other_seed_and_other_rows_are_redone(gen, rows, tmp_path, monkeypatch):

@@ -183,6 +183,29 @@ class BaseAttack(BaseEstimator):
     def _fit_data(self, X):
         """Resolve further data-dependent parameters from the rows ``X`` (hook of :meth:`fit`)."""
 
+    def engine_for(self, device="cpu", model=None):
+        """The name of the engine that runs this attack on ``device`` against ``model`` (hook).
+
+        Recorded with streamed outputs and checkpoints, so that results of
+        two engines (which agree only to float rounding) are never mixed.
+
+        Parameters
+        ----------
+        device : str or torch.device, default="cpu"
+            Where the attack runs.
+        model : fitted estimator or torch.nn.Module, optional
+            The attacked model.
+
+        Returns
+        -------
+        str or None
+            ``None`` (the default): the attack has a single engine.
+        """
+        return None
+
+    def _prepare_run(self, device, model):
+        """Resolve what depends on the device and the model before a run (hook; a no-op)."""
+
     # ---------------------------------------------------------------- hooks
     @fill_doc(**HOOK_DOCS)
     def objective_for(self, estimator, module):
@@ -320,6 +343,7 @@ class BaseAttack(BaseEstimator):
         if self.clip_values_ is not None and not self._auto_clip():
             X = fit_rows_to_range(X, self.clip_values_)
         device = resolve_device(device)
+        self._prepare_run(device, estimator)
         dtype = compute_dtype(precision)
         parts = []
         with _module_on(attacked_module(estimator), device, dtype) as module:

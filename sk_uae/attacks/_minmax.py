@@ -10,7 +10,8 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from .._nn.features import first_layer, first_layer_features
 from ..mine import (FeaturePairs, FusedStatisticsNetworks, RandomProjectionPairs,
                     StatisticsNetworks)
-from ..mine._fused import BACKENDS
+from ..mine._fused import BACKENDS, resolve_backend
+from ..utils import resolve_device
 from ..utils._docstring import fill_doc
 from ._base import (ATTACK_NOTE, CLIP_VALUES_DOC, EPS_SCALE_CONSTRAINT, EPS_SCALE_DOC,
                     OBJECTIVE_CONSTRAINTS, OBJECTIVE_DOC, AttackResult, _BoxAttack, _GoalMixin,
@@ -160,7 +161,7 @@ def minmax_mine(
     init="zeros",
     seed=0,
     callback=None,
-    mine_backend="native",
+    mine_backend="auto",
     image_shape=None,
     conv_front=None,
     constraints=None,
@@ -243,15 +244,16 @@ def minmax_mine(
         shuffles).
     callback : callable, optional
         Called as ``callback(t, c=..., f=..., mi=...)`` after each evaluation.
-    mine_backend : {"native", "fused", "autograd"}, default="native"
+    mine_backend : {"auto", "native", "fused", "autograd"}, default="auto"
         How the statistics networks are trained:
         :class:`~sk_uae.mine.FusedStatisticsNetworks` with written-out
-        gradients, through its compiled step where that applies
-        (``"native"``: CPU, two dense layers per branch, no conv front, no
-        ``mine_ma_rate``, a C++ compiler; elsewhere as ``"fused"``) or in
-        torch only (``"fused"``), or :class:`~sk_uae.mine.StatisticsNetworks`
-        (autograd and a multi-tensor Adam: the reference the others are
-        tested against). The results agree to float rounding.
+        gradients, through its compiled step where that applies (``"auto"``
+        and ``"native"``: CPU, float32 or float64, two dense layers per
+        branch, no conv front, no ``mine_ma_rate``, the compiled library
+        built; elsewhere as ``"fused"``) or in torch only (``"fused"``), or
+        :class:`~sk_uae.mine.StatisticsNetworks` (autograd and a
+        multi-tensor Adam: the reference the others are tested against).
+        The results agree to float rounding.
     image_shape : tuple (C, H, W), optional
         Image shape of the rows, for ``init="glorot"`` and for the map shape
         of the conv front (``None``: one square channel, or a tabular row,
@@ -297,7 +299,8 @@ def minmax_mine(
     theta0, perms = rnd.mine_draws(p, k, mine_hidden_sizes, max_iter + 1, n_mine_steps,
                                    conv_front=front)
     perms = perms.to(dev)
-    networks, options = BACKENDS[mine_backend]
+    engine = resolve_backend(mine_backend, dev, dtype, mine_hidden_sizes, front, mine_ma_rate)
+    networks, options = BACKENDS[engine]
     fused = networks is FusedStatisticsNetworks
     nets = networks(n, p, mine_hidden_sizes, init=theta0, lr=mine_lr, ma_rate=mine_ma_rate,
                     device=dev, dtype=dtype, conv_front=front, **options)
@@ -511,13 +514,33 @@ class MinMaxMINE(_GoalMixin, _ObjectiveMixin, _BoxAttack):
         run and moved between runs by a Carlini-Wagner binary search from
         ``initial_const`` (the reference's supervised script: 9 steps); ``k``
         times the cost.
-    mine_backend : {"native", "fused", "autograd"}, default="native"
+    mine_backend : {"auto", "native", "fused", "autograd"}, default="auto"
         How the statistics networks are trained (see :func:`minmax_mine`):
-        with written-out gradients, by a compiled step where it applies
-        (``"native"``, the fastest on CPUs) or in torch (``"fused"``), or with
-        autograd, the engine before the fused one (the performance page has
-        the figures). They agree to float rounding, which in float32 can
-        change single examples.
+        with written-out gradients, by a compiled step (``"native"``, the
+        fastest on CPUs) or in torch (``"fused"``), or with autograd, the
+        engine before the fused one (the performance page has the figures).
+        ``"auto"`` runs the compiled step where it can run -- on the CPU,
+        with two dense layers per branch, no conv front, no
+        ``mine_ma_rate`` and the library built by a C++ compiler (not with
+        ``SK_UAE_NATIVE=0``) -- and the fused engine elsewhere; an explicit
+        ``"native"`` falls back the same way. The engines agree to float
+        rounding, which in float32 can change single examples and the
+        success rate: ``mine_backend_`` names the engine that runs, and
+        :meth:`~sk_uae.UAEGenerator.generate_to` and ``sk-uae augment``
+        record it.
+
+    Attributes
+    ----------
+    clip_values_ : tuple (low, high) or None
+        The valid input range after :meth:`fit`.
+    eps_scale_ : ndarray of shape (n_features,) or None
+        The units of ``eps`` per column after :meth:`fit`.
+    mine_backend_ : {"native", "fused", "autograd"}
+        The engine that runs (:meth:`engine_for`): set by :meth:`fit` for
+        the CPU, then by every run for its device and model (a CUDA run,
+        or a conv front on the model's first-layer maps, gives
+        ``"fused"``); a :class:`~sk_uae.UAEGenerator` sets it for its
+        ``device`` and model when it is fitted.
 
     See Also
     --------
@@ -570,7 +593,7 @@ class MinMaxMINE(_GoalMixin, _ObjectiveMixin, _BoxAttack):
         "init": [StrOptions({"zeros", "uniform", "glorot"})],
         **OBJECTIVE_CONSTRAINTS,
         "const_search_steps": [Interval(Integral, 0, None, closed="left")],
-        "mine_backend": [StrOptions(set(BACKENDS))],
+        "mine_backend": [StrOptions(set(BACKENDS))],  # "auto" and the three engines
     }
 
     def __init__(
@@ -595,7 +618,7 @@ class MinMaxMINE(_GoalMixin, _ObjectiveMixin, _BoxAttack):
         targeted=False,
         confidence=0.0,
         const_search_steps=0,
-        mine_backend="native",
+        mine_backend="auto",
         mine_conv_front=None,
     ):
         self.eps = eps
@@ -668,15 +691,57 @@ class MinMaxMINE(_GoalMixin, _ObjectiveMixin, _BoxAttack):
     def _budget(self):
         return float(self.eps), "linf"
 
-    def _run(self, batch):
+    def _fit_data(self, X):
+        super()._fit_data(X)
+        self.mine_backend_ = self.engine_for("cpu")
+
+    def engine_for(self, device="cpu", model=None):
+        """The MINE engine that runs this attack on ``device`` against ``model``.
+
+        ``mine_backend`` resolved for that run: ``"auto"`` and ``"native"``
+        give ``"native"`` where the compiled step can run (CPU, two dense
+        layers per branch, no conv front, no ``mine_ma_rate``, the library
+        built on this machine) and ``"fused"`` elsewhere.
+
+        Parameters
+        ----------
+        device : str or torch.device, default="cpu"
+            Where the attack runs (``"auto"``: CUDA when available).
+        model : fitted estimator or torch.nn.Module, optional
+            The attacked model; it matters only with ``pairs="auto"`` and a
+            ``mine_conv_front`` (a first ``Conv2d`` layer gives the conv
+            front, which the compiled step does not run). ``None``: no
+            model, as :meth:`run` without ``module``.
+
+        Returns
+        -------
+        {"native", "fused", "autograd"}
+        """
+        module = model if isinstance(model, nn.Module) else getattr(model, "module_", None)
+        _, conv_front = self._pairs_for(module)
+        return resolve_backend(self.mine_backend, resolve_device(device), torch.float32,
+                               tuple(int(h) for h in self.mine_hidden_sizes), conv_front,
+                               self.mine_ma_rate)
+
+    def _prepare_run(self, device, model):
+        self.mine_backend_ = self.engine_for(device, model)
+
+    def _pairs_for(self, module):
+        """``(pairs, conv_front)`` of a run against ``module``: what ``"auto"`` resolves to."""
         pairs = self.pairs
         if pairs == "auto":
-            pairs = "features" if _first_layer_is_conv(batch.module) else "random_projection"
-        feature_fn = None
+            pairs = "features" if _first_layer_is_conv(module) else "random_projection"
         conv_front = None
+        if pairs == "features" and self.mine_conv_front is not None:
+            conv_front = tuple(int(v) for v in self.mine_conv_front)
+        return pairs, conv_front
+
+    def _run(self, batch):
+        pairs, conv_front = self._pairs_for(batch.module)
+        # the engine of this batch's device (and dtype, in minmax_mine), recorded
+        self.mine_backend_ = self.engine_for(batch.x.device, batch.module)
+        feature_fn = None
         if pairs == "features":
-            if self.mine_conv_front is not None:
-                conv_front = tuple(int(v) for v in self.mine_conv_front)
             feature_fn = batch.feature_fn
             if feature_fn is None and batch.module is None:
                 raise ValueError("pairs='features' needs the attacked module: pass "
@@ -713,7 +778,7 @@ class MinMaxMINE(_GoalMixin, _ObjectiveMixin, _BoxAttack):
             init=self.init,
             seed=batch.seed,
             callback=batch.callback,
-            mine_backend=self.mine_backend,
+            mine_backend=self.mine_backend_,
             image_shape=_module_image_shape(batch.module, batch.x.shape[1]),
             conv_front=conv_front,
             constraints=batch.constraints,

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from ..utils import resolve_device
-from ._fused import BACKENDS
+from ._fused import BACKENDS, resolve_backend
 from ._networks import StatisticsNetworks
 from ._pairs import RandomProjectionPairs
 
@@ -24,7 +24,7 @@ def estimate_mi(
     batch_size=256,
     random_state=0,
     device="cpu",
-    backend="native",
+    backend="auto",
 ):
     """Per-sample MI estimate between rows of ``X`` and of ``X_other``.
 
@@ -57,10 +57,11 @@ def estimate_mi(
     device : str or torch.device, default="cpu"
         Torch device of the computation: ``"cpu"``, ``"cuda"``,
         ``"cuda:<i>"`` or ``"auto"`` (CUDA when available, else the CPU).
-    backend : {"native", "fused", "autograd"}, default="native"
+    backend : {"auto", "native", "fused", "autograd"}, default="auto"
         :class:`FusedStatisticsNetworks` (written-out gradients) through its
-        compiled step where that applies (``"native"``; elsewhere as
-        ``"fused"``) or in torch only (``"fused"``), or
+        compiled step where that applies (``"auto"`` and ``"native"``: on
+        the CPU, with two dense layers and the compiled library; elsewhere
+        as ``"fused"``) or in torch only (``"fused"``), or
         :class:`StatisticsNetworks` (autograd, the reference); the same
         estimates up to float rounding.
 
@@ -72,7 +73,8 @@ def estimate_mi(
     if backend not in BACKENDS:
         raise ValueError(f"backend={backend!r} is not known; expected one of "
                          f"{sorted(BACKENDS)}.")
-    networks, options = BACKENDS[backend]
+    engine = resolve_backend(backend, device, torch.float32, hidden_sizes)
+    networks, options = BACKENDS[engine]
     if isinstance(batch_size, bool) or not isinstance(batch_size, Integral) or batch_size < 1:
         raise ValueError(f"batch_size must be an int >= 1; got {batch_size!r}.")
     X = torch.as_tensor(np.asarray(X, dtype=np.float32))
@@ -92,7 +94,7 @@ def estimate_mi(
         b = pairs(X_other[start : start + batch_size].to(device))
         nets = networks(a.shape[0], pair_dim, hidden_sizes, init=init, lr=lr, device=device,
                         **options)
-        if backend != "autograd":
+        if engine != "autograd":
             nets.train(a, b, perms[:-1])
         else:
             for perm in perms[:-1]:
