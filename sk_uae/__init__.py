@@ -9,10 +9,23 @@ batched per-sample MINE in :mod:`sk_uae.mine`, the skorch models in
 :mod:`sk_uae.models` and local loaders in :mod:`sk_uae.datasets`.
 """
 
-from ._augmenter import UAEAugmenter
-from ._generator import UAEGenerator
-from ._sampler import UAESampler
-from .constraints import FeatureConstraints
-from .utils._versions import __version__
+import importlib
+
+# imported on first use, so that ``sk-uae --help`` answers without loading torch
+_PUBLIC = {"UAEAugmenter": "._augmenter", "UAEGenerator": "._generator",
+           "UAESampler": "._sampler", "FeatureConstraints": ".constraints",
+           "__version__": ".utils._versions"}
 
 __all__ = ["FeatureConstraints", "UAEAugmenter", "UAEGenerator", "UAESampler", "__version__"]
+
+
+def __getattr__(name):
+    if name in _PUBLIC:
+        value = getattr(importlib.import_module(_PUBLIC[name], __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'sk_uae' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

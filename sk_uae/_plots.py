@@ -12,11 +12,15 @@ def _plt():
     return plt
 
 
-def plot_examples(original, adversarial, image_shape, path):
-    """Originals (top row), UAEs (middle) and their difference (bottom)."""
+def plot_examples(original, adversarial, image_shape, path, success=None):
+    """Originals (top row), UAEs (middle) and their difference (bottom, with a colour bar).
+
+    Examples whose attack failed (``success`` False) are framed in red and
+    labelled: they are the iterate of smallest attack loss, not a UAE.
+    """
     plt = _plt()
     n = len(original)
-    fig, axes = plt.subplots(3, n, figsize=(1.4 * n, 4.4), squeeze=False)
+    fig, axes = plt.subplots(3, n, figsize=(1.4 * n + 1.0, 4.6), squeeze=False)
     h, w = image_shape[-2:]
     diff = adversarial - original
     span = max(float(np.abs(diff).max()), 1e-12)
@@ -26,17 +30,28 @@ def plot_examples(original, adversarial, image_shape, path):
             (adversarial[j], dict(cmap="gray", vmin=0, vmax=1)),
             (diff[j], dict(cmap="coolwarm", vmin=-span, vmax=span)),
         ]):
-            axes[i, j].imshow(np.asarray(img).reshape(h, w), **kw)
-            axes[i, j].axis("off")
-    for i, label in enumerate(["original", "UAE", f"difference (max {span:.3g})"]):
+            shown = axes[i, j].imshow(np.asarray(img).reshape(h, w), **kw)
+            axes[i, j].set_xticks([])
+            axes[i, j].set_yticks([])
+        if success is not None and not bool(success[j]):
+            for spine in axes[1, j].spines.values():
+                spine.set_edgecolor("red")
+                spine.set_linewidth(2)
+            axes[1, j].set_xlabel("attack failed", fontsize=7, color="red")
+    for i, label in enumerate(["original", "UAE", "UAE - original"]):
         axes[i, 0].set_title(label, fontsize=8, loc="left")
     fig.tight_layout()
+    fig.colorbar(shown, ax=list(axes[2]), shrink=0.9, label="difference")
     fig.savefig(path, dpi=120)
     plt.close(fig)
 
 
-def plot_scores(summary, metric, path):
-    """Mean and standard deviation of the metric per method."""
+def plot_scores(summary, metric, path, higher_is_better=False):
+    """Mean and standard deviation of the metric per method.
+
+    The axis is zoomed to the bars' range (the differences are a few percent
+    of the values), and the figure says so, and which way is better.
+    """
     plt = _plt()
     methods = list(summary)
     means = [summary[m]["mean"] for m in methods]
@@ -47,8 +62,10 @@ def plot_scores(summary, metric, path):
     hi = max(m + s for m, s in zip(means, stds))
     pad = 0.5 * (hi - lo) + 1e-12
     ax.set_ylim(lo - pad, hi + pad)
-    ax.set_ylabel(metric)
-    ax.set_title("held-out metric per augmentation (mean +- std over seeds)", fontsize=9)
+    ax.set_ylabel(f"{metric}\n({'higher' if higher_is_better else 'lower'} is better)",
+                  fontsize=8)
+    ax.set_title("held-out metric per augmentation (mean +- std over seeds);\n"
+                 f"the axis starts at {lo - pad:.4g}, not at 0", fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

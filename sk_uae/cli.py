@@ -5,6 +5,9 @@ MNIST IDX files, or a CSV), makes UAEs, retrains on the union, and compares
 held-out metrics with the baselines at an equal step budget, over seeds.
 ``sk-uae generate`` makes UAEs for a number of rows and reports their
 success rate, MI and distortion.
+
+The parser needs neither torch nor scikit-learn: they are imported by the
+jobs, so that ``--help`` and a mistyped option answer at once.
 """
 
 import argparse
@@ -14,23 +17,25 @@ import sys
 import time
 
 import numpy as np
-from sklearn.frozen import FrozenEstimator
-from sklearn.model_selection import train_test_split
-from tqdm.auto import tqdm
 
-from . import _streaming as st
-from ._augmenter import RETRAIN_MODES
-from ._generator import UAEGenerator
-from ._plots import plot_examples, plot_scores
-from .attacks import MinMaxMINE
-from .constraints import FeatureConstraints
-from .datasets import load_csv_table, load_digits_images, load_mnist_idx
-from .evaluation import METHODS, TASKS, baseline_attack, compare_augmentations, step_budget
-from .mine import estimate_mi
-from .models import AutoencoderNet, SparseAutoencoder
-from .tabular import SCALERS, inverse_table, make_table_encoder
-from .utils import resolve_device
-from .utils._versions import package_versions
+# the choices the parser offers; tests/test_cli.py checks them against the
+# library's own tables (importing those would load torch before parsing)
+TASK_NAMES = ("reconstruction", "representation", "contrastive")
+METHOD_NAMES = ("none", "duplicate", "noise", "pgd", "uae")
+RETRAIN_NAMES = ("scratch", "continue")
+SCALE_NAMES = ("minmax", "standard", "none")
+
+DESCRIPTION = """\
+Adversarial examples as data augmentation. `sk-uae augment`, the main job,
+trains a model (by default a sparse autoencoder on scikit-learn's digits),
+makes one unsupervised adversarial example (UAE) per training row with the
+MinMax MINE attack, retrains on the doubled set, and prints the held-out
+metric of every method -- no augmentation, duplicated rows, matched Gaussian
+noise, matched PGD and UAEs -- at an equal number of optimiser steps, over
+seeds, with a paired test against no augmentation. `sk-uae generate` makes
+UAEs for some rows and reports their success rate, MI and distortion; on a
+CSV it writes them in the file's own columns. `sk-uae COMMAND --help` lists
+each command's options."""
 
 
 class _Data:
@@ -43,6 +48,10 @@ class _Data:
 
 
 def _load(args):
+    from .constraints import FeatureConstraints
+    from .datasets import load_csv_table, load_digits_images, load_mnist_idx
+    from .tabular import make_table_encoder
+
     spec = args.data
     if spec == "digits":
         return _Data(*load_digits_images(), shape=(1, 8, 8))
@@ -68,6 +77,12 @@ def _load(args):
 
 def _augment(args):
     """The main job: every method's held-out metric at an equal step budget, over seeds."""
+    from . import _streaming as st
+    from .attacks import MinMaxMINE
+    from .evaluation import TASKS, step_budget
+    from .utils import resolve_device
+    from .utils._versions import package_versions
+
     data = _load(args)
     X, y, shape = data.X, data.y, data.shape
     n_train, n_test = _split_sizes(args, len(X))
@@ -89,14 +104,20 @@ def _augment(args):
     task = TASKS[args.task]
     summary = {m: {"mean": float(np.mean([r["scores"][m] for r in runs])),
                    "std": float(np.std([r["scores"][m] for r in runs]))} for m in methods}
+    tests = ({m: _paired(runs, m, task.higher_is_better) for m in methods if m != "none"}
+             if "none" in methods else {})
     payload = {**options, "metric": task.metric, "higher_is_better": task.higher_is_better,
-               "step_budget": step_budget(args.retrain), "summary": summary, "runs": runs}
+               "step_budget": step_budget(args.retrain), "summary": summary,
+               "paired_tests_vs_none": tests, "runs": runs,
+               "command": ["sk-uae"] + list(sys.argv[1:] if args.argv is None else args.argv),
+               "wall_seconds": time.time() - args.started}
     os.makedirs(args.out, exist_ok=True)
     with open(os.path.join(args.out, "results.json"), "w") as fh:
         json.dump(payload, fh, indent=2, default=str)
-    _print_summary(args, task, summary, runs, data.scale)
+    _print_summary(args, task, summary, runs, tests, data.scale)
     written = ["results.json"] + ([] if args.no_plots else
-                                  _plot(args.out, summary, task.metric, shape, examples))
+                                  _plot(args.out, summary, task.metric, shape, examples,
+                                        task.higher_is_better))
     print(f"wrote {', '.join(written)} to {args.out}")
     return 0
 
@@ -117,6 +138,8 @@ class _Checkpoint:
     """
 
     def __init__(self, path, options):
+        from . import _streaming as st
+
         self.path = path
         self.fingerprint = st.digest(st.jsonable(options))
         self.records = {}
@@ -144,6 +167,8 @@ class _Checkpoint:
             self.stale = False
         os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
         self.records.setdefault(str(seed), {})[method] = record
+        from . import _streaming as st
+
         # insertion order kept: a resumed run must write the same results.json
         st.write_json_atomic(self.path, {"fingerprint": self.fingerprint,
                                          "records": self.records}, sort_keys=False)
@@ -166,9 +191,18 @@ def _split_sizes(args, n_rows):
 
 def _run_seeds(args, data, n_train, n_test, methods, attack, checkpoint):
     """One :func:`compare_augmentations` per seed (and split), resuming finished methods."""
+    from sklearn.model_selection import train_test_split
+
+    from .evaluation import TASKS, compare_augmentations
+
     X, y = data.X, data.y
     runs, examples = [], None
     needs_labels = TASKS[args.task].needs_labels
+    resumed = sum(len(checkpoint.done(seed)) for seed in range(args.seeds))
+    if resumed:
+        matched = {"uae"} if {"noise", "pgd"} & set(methods) else set()  # run to match them
+        total = args.seeds * len(set(methods) | matched)
+        print(f"resumed {resumed} of {total} results from {checkpoint.path}", file=sys.stderr)
     bar = _LazyBar(args.seeds)
 
     def on_result(seed, method, record):
@@ -210,6 +244,8 @@ class _LazyBar:
         self.started = time.time()
 
     def show(self):
+        from tqdm.auto import tqdm
+
         if self.bar is None:
             self.bar = tqdm(total=self.total, desc="sk-uae augment", unit="seed")
             self.bar.start_t = self.started  # the clock runs from the start of the job
@@ -224,34 +260,74 @@ class _LazyBar:
             self.bar.close()
 
 
-def _print_summary(args, task, summary, runs, scale="none"):
+def _paired(runs, method, higher_is_better):
+    """Difference to ``none`` per seed and its paired t-test, as the table prints them."""
+    from scipy.stats import ttest_rel
+
+    a = np.array([r["scores"][method] for r in runs])
+    b = np.array([r["scores"]["none"] for r in runs])
+    better = int(np.sum(a > b) if higher_is_better else np.sum(a < b))
+    if len(runs) < 2 or np.all(a == b):
+        p = None
+    else:
+        p = float(ttest_rel(a, b).pvalue)
+    return {"diff": float(np.mean(a - b)), "p": p, "better": better, "n": len(runs)}
+
+
+def _print_summary(args, task, summary, runs, tests, scale="none"):
     units = "" if scale == "none" else f" on the {scale}-scaled columns"
-    print(f"\n{task.metric}{units} ({'higher' if task.higher_is_better else 'lower'} is better), "
-          f"{args.data}, {args.task}/{args.model}, {args.seeds} seed(s):")
-    ref = summary.get("none", {}).get("mean")
+    direction = "higher" if task.higher_is_better else "lower"
+    n = len(runs)
+    print(f"\n{task.metric}{units}, {direction} is better; {args.data}, "
+          f"{args.task}/{args.model}")
+    print(f"mean +- std over {n} seed(s); 'none' trains as many optimiser steps as the "
+          "augmented models")
+    print(f"  {'method':<10} {'mean':>9} {'+- std':>10}   difference to none (paired t-test)")
     for m, s in summary.items():
-        line = f"  {m:<10} {s['mean']:.5f} +- {s['std']:.5f}"
-        if ref is not None and m != "none":
-            line += f"   ({s['mean'] - ref:+.5f} vs none)"
+        std = f"+- {s['std']:.5f}" if n > 1 else "+- n/a"
+        line = f"  {m:<10} {s['mean']:>9.5f} {std:>10}"
+        if m in tests:
+            t = tests[m]
+            word = "same"
+            if t["diff"] != 0:
+                word = "better" if (t["diff"] > 0) == task.higher_is_better else "worse"
+            p = "p n/a with one seed" if t["p"] is None and n < 2 else (
+                "p n/a" if t["p"] is None else f"p = {t['p']:.3f}")
+            line += (f"   {t['diff']:+.5f} ({word}; {p}; better than none in "
+                     f"{t['better']}/{t['n']} seeds)")
         print(line)
     rates = [r["uae"]["success_rate"] for r in runs if r["uae"]]
     if rates:
-        print(f"  UAE success rate {np.mean(rates):.3f}, mean Linf distortion "
+        print(f"UAE success rate {np.mean(rates):.3f}: the share of attacked rows whose "
+              "example meets the attack's goal (the model's loss on it no higher than on the "
+              "row, with a positive MI estimate); mean L-inf distortion "
               f"{np.mean([r['uae']['distortion_linf_mean'] for r in runs]):.4f}")
 
 
-def _plot(out, summary, metric, shape, examples):
+def _plot(out, summary, metric, shape, examples, higher_is_better=False):
     """The figures of the main job; returns the names written."""
-    plot_scores(summary, metric, os.path.join(out, "scores.png"))
+    from ._plots import plot_examples, plot_scores
+
+    plot_scores(summary, metric, os.path.join(out, "scores.png"),
+                higher_is_better=higher_is_better)
     written = ["scores.png"]
     if shape is not None and examples is not None and examples["adversarial"] is not None:
         plot_examples(examples["original"], examples["adversarial"], shape,
-                      os.path.join(out, "uae_examples.png"))
+                      os.path.join(out, "uae_examples.png"), success=examples.get("success"))
         written.append("uae_examples.png")
     return written
 
 
 def _generate(args):
+    from sklearn.frozen import FrozenEstimator
+
+    from ._generator import UAEGenerator
+    from .attacks import MinMaxMINE
+    from .evaluation import baseline_attack
+    from .mine import estimate_mi
+    from .models import AutoencoderNet, SparseAutoencoder
+    from .tabular import inverse_table
+
     for name, value in (("--n-samples", args.n_samples), ("--epochs", args.epochs),
                         ("--hidden-units", args.hidden_units)):
         if value < 1:
@@ -318,7 +394,7 @@ def _generate(args):
 
 
 class _UsageError(ValueError):
-    """A command line argparse refused (reported on one line, like every other error)."""
+    """A command line argparse refused (reported with the usage line, like every other error)."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -326,71 +402,153 @@ class _Parser(argparse.ArgumentParser):
         raise _UsageError(message)
 
 
-def _table_options(parser):
+class _Formatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """The description as written, and every option's default after its help.
+
+    Options without a value by default say in their help what happens then.
+    """
+
+    def _get_help_string(self, action):
+        if action.default is None:
+            return action.help
+        return super()._get_help_string(action)
+
+
+def _version():
+    try:
+        from importlib.metadata import version
+
+        return version("sk_uae")
+    except Exception:  # not installed (a source checkout on the path): ask the package
+        from .utils._versions import __version__
+
+        return __version__
+
+
+def _data_options(parser):
+    parser.add_argument("--data", default="digits", metavar="digits|mnist|csv:PATH",
+                        help="the rows: scikit-learn's 8x8 digits, the MNIST IDX files of "
+                        "--data-dir, or a CSV file with a header row (columns of any type; a "
+                        "column named 'label' is taken as the labels)")
+    parser.add_argument("--data-dir", default=None, metavar="DIR",
+                        help="folder of the MNIST IDX files (needed with --data mnist; no "
+                        "default)")
     parser.add_argument(
-        "--scale", default="auto", choices=("auto",) + SCALERS,
-        help="scaling of a CSV's numeric columns before the model sees them: auto (default: "
-        "minmax for a CSV, none for digits and mnist), minmax, standard or none; string and "
-        "boolean columns are one-hot encoded")
+        "--scale", default="auto", choices=("auto",) + SCALE_NAMES,
+        help="scaling of a CSV's numeric columns before the model sees them (auto: minmax "
+        "for a CSV, none for digits and mnist); string and boolean columns are one-hot "
+        "encoded")
     parser.add_argument(
         "--immutable", default=None, metavar="COL,...",
-        help="CSV columns the examples never change (integer columns stay integers and "
-        "categories stay valid categories in any case)")
+        help="CSV columns the examples never change (default: none; integer columns stay "
+        "integers and categories valid categories in any case)")
+
+
+def _attack_options(parser):
+    parser.add_argument("--eps", type=float, default=0.3,
+                        help="the attack's budget: the largest change of a column, as a "
+                        "fraction of the column's range on the training rows")
+    parser.add_argument("--max-iter", type=int, default=40,
+                        help="MinMax iterations of the attack per row")
+    parser.add_argument("--batch-size", type=int, default=256,
+                        help="rows attacked together (the results do not depend on it)")
 
 
 def build_parser():
-    parser = _Parser(prog="sk-uae", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-    a = sub.add_parser("augment", help="the main job: augment with UAEs and compare baselines")
-    a.add_argument("--data", default="digits", help="digits (default), mnist or csv:PATH")
-    a.add_argument("--data-dir", default=None, help="folder of the MNIST IDX files")
-    _table_options(a)
-    a.add_argument("--task", default="reconstruction", choices=sorted(TASKS),
-                   help="reconstruction (default), representation or contrastive")
-    a.add_argument("--model", default="sparse", help="model of the task (reconstruction: "
-                   "sparse, dense, conv)")
-    a.add_argument("--methods", default=",".join(METHODS),
-                   help=f"comma-separated subset of {','.join(METHODS)}")
-    a.add_argument("--seeds", type=int, default=3, help="seeds (and splits) to average over")
-    a.add_argument("--epochs", type=int, default=20, help="epochs on the augmented set")
-    a.add_argument("--ratio", type=float, default=1.0, help="fraction of rows augmented")
-    a.add_argument("--retrain", default="scratch", choices=RETRAIN_MODES,
-                   help="scratch (default): retrain a fresh model on the union; continue: "
-                   "train the first model on")
-    a.add_argument("--eps", type=float, default=0.3)
-    a.add_argument("--max-iter", type=int, default=40)
-    a.add_argument("--n-train", type=int, default=None, help="training rows (default: 75 %%)")
-    a.add_argument("--n-test", type=int, default=None, help="held-out rows (default: 25 %%)")
-    a.add_argument("--batch-size", type=int, default=256)
-    a.add_argument("--device", default="cpu")
+    """The parser of ``sk-uae`` (no torch needed to build or run it)."""
+    parser = _Parser(prog="sk-uae", description=DESCRIPTION, formatter_class=_Formatter,
+                     allow_abbrev=False)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    kw = dict(formatter_class=_Formatter, allow_abbrev=False)
+    a = sub.add_parser(
+        "augment", help="the main job: augment with UAEs and compare with every baseline",
+        description="Train, attack, retrain and compare every augmentation method at an equal "
+        "number of optimiser steps, over seeds; writes results.json and figures to --out and "
+        f"resumes an interrupted run from {CHECKPOINT} there.", **kw)
+    _data_options(a)
+    a.add_argument("--task", default="reconstruction", choices=TASK_NAMES,
+                   help="what is learned and how it is judged: reconstruction (test MSE of an "
+                   "autoencoder), representation (accuracy on a concrete autoencoder's selected "
+                   "features) or contrastive (linear-probe accuracy of a contrastive encoder)")
+    a.add_argument("--model", default="sparse",
+                   help="model of the task: sparse, dense or conv (reconstruction); concrete "
+                   "(representation); mlp or cnn (contrastive)")
+    a.add_argument("--methods", default=",".join(METHOD_NAMES), metavar="M,...",
+                   help="comma-separated methods to compare, a subset of "
+                   f"{','.join(METHOD_NAMES)}")
+    a.add_argument("--seeds", type=int, default=3,
+                   help="seeds to average over, each with its own train/test split")
+    a.add_argument("--epochs", type=int, default=20,
+                   help="epochs of the augmented methods ('none' gets as many optimiser steps)")
+    a.add_argument("--ratio", type=float, default=1.0,
+                   help="fraction of the training rows that get an adversarial example")
+    a.add_argument("--retrain", default="scratch", choices=RETRAIN_NAMES,
+                   help="scratch: train a fresh model on the union; continue: train the first "
+                   "model on")
+    _attack_options(a)
+    a.add_argument("--n-train", type=int, default=None,
+                   help="training rows (default: 75 %% of the rows)")
+    a.add_argument("--n-test", type=int, default=None,
+                   help="held-out rows (default: 25 %% of the rows)")
+    a.add_argument("--device", default="cpu",
+                   help="where the attacks run: cpu, cuda, cuda:<i> or auto")
     a.add_argument("--no-plots", action="store_true", help="skip the PNG figures")
-    a.add_argument("--out", default="sk_uae_out", help="output folder (default sk_uae_out); "
-                   f"finished results are kept in {CHECKPOINT} there, and the same command "
-                   "run again resumes from them")
-    a.set_defaults(func=_augment)
-    g = sub.add_parser("generate", help="train an autoencoder and make UAEs")
-    g.add_argument("--data", default="digits", help="digits (default), mnist or csv:PATH")
-    g.add_argument("--data-dir", default=None, help="folder of the MNIST IDX files")
-    _table_options(g)
-    g.add_argument("--n-samples", type=int, default=256, help="rows to attack (default 256)")
-    g.add_argument("--eps", type=float, default=0.3)
-    g.add_argument("--max-iter", type=int, default=40)
-    g.add_argument("--epochs", type=int, default=30)
-    g.add_argument("--hidden-units", type=int, default=64)
-    g.add_argument("--batch-size", type=int, default=256)
-    g.add_argument("--seed", type=int, default=0)
-    g.add_argument("--out", default="sk_uae_out", help="output folder (default sk_uae_out)")
-    g.set_defaults(func=_generate)
+    a.add_argument("--out", default="sk_uae_out", metavar="DIR",
+                   help="output folder; finished results are kept in "
+                   f"{CHECKPOINT} there, and the same command run again resumes from them")
+    a.set_defaults(func=_augment, parser=a)
+    g = sub.add_parser(
+        "generate", help="train an autoencoder and make UAEs of some rows",
+        description="Train a sparse autoencoder on the rows, make UAEs of the first "
+        "--n-samples rows and report their success rate, MI and distortion beside matched "
+        "noise; writes uae.npy, summary.json and, for a CSV, uaes.csv to --out.", **kw)
+    _data_options(g)
+    g.add_argument("--n-samples", type=int, default=256, help="rows to attack (the first ones)")
+    _attack_options(g)
+    g.add_argument("--epochs", type=int, default=30, help="training epochs of the autoencoder")
+    g.add_argument("--hidden-units", type=int, default=64,
+                   help="width of the autoencoder's code")
+    g.add_argument("--seed", type=int, default=0, help="seed of the model and the attack")
+    g.add_argument("--out", default="sk_uae_out", metavar="DIR", help="output folder")
+    g.set_defaults(func=_generate, parser=g)
     return parser
 
 
+def _check_writable(out):
+    """Refuse an output folder that cannot be written, before any work starts."""
+    path = os.path.abspath(out)
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise ValueError(f"--out {out!r} is a file, not a folder")
+    probe = path
+    while not os.path.exists(probe):  # the folder may not exist yet: its nearest ancestor
+        probe = os.path.dirname(probe)
+    if not os.path.isdir(probe) or not os.access(probe, os.W_OK | os.X_OK):
+        raise ValueError(f"--out {out!r} cannot be written (no write permission in {probe!r})")
+
+
 def main(argv=None):
+    """Run ``sk-uae`` with ``argv`` (default: the process's arguments); returns the exit code."""
+    parser = build_parser()
+    args = None
     try:
-        args = build_parser().parse_args(argv)
+        args = parser.parse_args(argv)
+        args.argv, args.started = argv, time.time()
+        _check_writable(args.out)
         return args.func(args)
     except (ValueError, FileNotFoundError, OSError) as exc:
-        print(f"sk-uae: error: {exc}", file=sys.stderr)
+        usage = (args.parser if args is not None else _failing_parser(parser, argv)).format_usage()
+        print(f"{usage.rstrip()}\nsk-uae: error: {exc}", file=sys.stderr)
         return 2
+
+
+def _failing_parser(parser, argv):
+    """The subcommand's parser when ``argv`` names one (for its usage line), else the main one."""
+    argv = sys.argv[1:] if argv is None else argv
+    for action in parser._subparsers._group_actions:  # the one subparsers action
+        if argv and argv[0] in action.choices:
+            return action.choices[argv[0]]
+    return parser
 
 
 if __name__ == "__main__":

@@ -442,7 +442,8 @@ def _record(method, aug, metric, X_train, y_train, X_test, y_test, scored):
         idx = aug.augment_indices_[:8]
         # batch invariance: regenerating a few rows gives the UAEs trained on
         record["examples"] = {"original": X_train[idx].tolist(),
-                              "adversarial": aug.generator_.transform(X_train[idx]).tolist()}
+                              "adversarial": aug.generator_.transform(X_train[idx]).tolist(),
+                              "success": info["success"][:8].tolist()}
     return record
 
 

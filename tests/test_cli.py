@@ -1,10 +1,12 @@
-"""The command line on tiny settings: files written, errors on one line."""
+"""The command line on tiny settings: files written, errors with the usage line."""
 
+import argparse
 import json
 
 import numpy as np
 import pytest
 
+import sk_uae
 from sk_uae.cli import main
 from sk_uae.mine import _native
 
@@ -21,7 +23,13 @@ def test_augment_writes_results_and_figures(tmp_path, capsys):
     for name in ("scores.png", "uae_examples.png"):
         assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     printed = capsys.readouterr().out
-    assert "uae" in printed and "vs none" in printed
+    assert "test reconstruction MSE, lower is better" in printed
+    assert "mean +- std over 2 seed(s); 'none' trains as many optimiser steps" in printed
+    assert "difference to none (paired t-test)" in printed and "UAE success rate" in printed
+    tests = res["paired_tests_vs_none"]
+    assert set(tests) == {"duplicate", "noise", "pgd", "uae"}
+    assert all(0 <= t["p"] <= 1 and t["n"] == 2 for t in tests.values() if t["p"] is not None)
+    assert res["command"][:2] == ["sk-uae", "augment"] and res["wall_seconds"] > 0
 
 
 def test_augment_continue_gives_every_method_the_same_rows(tmp_path):
@@ -60,7 +68,9 @@ def test_bad_options_give_one_line_errors(argv, message, capsys, tmp_path):
     (out / "checkpoint.json").write_text('{"fingerprint": "of other options", "records": {}}')
     assert main(argv + ["--out", str(out)]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.startswith("sk-uae: error:") and message in err and "\n" not in err
+    usage, error = err.rsplit("\n", 1)  # the usage line(s), then the error on one line
+    assert usage.startswith("usage: sk-uae") and error.startswith("sk-uae: error:")
+    assert message in error
     # a run stopped by a bad option leaves the output folder as it was
     assert sorted(p.name for p in out.iterdir()) == ["checkpoint.json"]
     assert "other options" in (out / "checkpoint.json").read_text()
@@ -146,7 +156,7 @@ def test_a_killed_augment_resumes_to_the_same_results(tmp_path, monkeypatch):
     counter = _FitCounter(monkeypatch)
     assert main(_resumable_argv(out)) == 0
     assert counter.calls == 10 - finished  # the finished (seed, method) pairs are skipped
-    assert (out / "results.json").read_bytes() == (ref / "results.json").read_bytes()
+    assert _results(out) == _results(ref)
 
 
 def test_a_changed_option_starts_afresh(tmp_path, monkeypatch, capsys):
@@ -158,7 +168,7 @@ def test_a_changed_option_starts_afresh(tmp_path, monkeypatch, capsys):
     assert "started afresh" in capsys.readouterr().err
     fresh = tmp_path / "fresh"
     assert main(_resumable_argv(fresh, epochs="3")) == 0
-    assert (out / "results.json").read_bytes() == (fresh / "results.json").read_bytes()
+    assert _results(out) == _results(fresh)
     counter.calls = 0
     assert main(_resumable_argv(out, epochs="3")) == 0  # all done: nothing recomputed
     assert counter.calls == 0
@@ -184,6 +194,12 @@ def test_a_resume_with_another_engine_starts_afresh(tmp_path, monkeypatch, capsy
     assert counter.calls == 10  # nothing of the native run is reused
     assert "started afresh" in capsys.readouterr().err
     assert json.loads((out / "results.json").read_text())["engine"] == "fused"
+
+
+def _results(out):
+    """results.json without what differs between two runs of the same results."""
+    res = json.loads((out / "results.json").read_text())
+    return {k: v for k, v in res.items() if k not in ("command", "wall_seconds")}
 
 
 def _breast_cancer_csv(tmp_path, standardise=False):
@@ -234,3 +250,71 @@ def test_generate_writes_a_csv_of_the_input_columns(tmp_path):
     assert summary["constraint_satisfaction"] == 1.0
     assert main(["generate", "--data", f"csv:{path}", "--immutable", "nope",
                  "--out", str(out)]) == 2
+
+
+def test_help_names_every_option_with_text_and_default(capsys):
+    from sk_uae.cli import build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    for name, command in sub.choices.items():
+        for action in command._actions:
+            if action.dest in ("help",):
+                continue
+            assert action.help, f"{name} {action.option_strings} has no help text"
+            if action.default is None:  # the help says what happens without it
+                assert "default" in action.help, (name, action.option_strings)
+        text = command.format_help()
+        assert "(default: 0.3)" in text and "(default: sk_uae_out)" in text
+    with pytest.raises(SystemExit):
+        main(["--version"])
+    assert capsys.readouterr().out.strip() == f"sk-uae {sk_uae.__version__}"
+
+
+def test_abbreviations_are_refused_and_errors_show_the_usage(capsys, tmp_path):
+    assert main(["augment", "--epoch", "3", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: sk-uae augment") and "unrecognized arguments: --epoch" in err
+
+
+def test_the_parser_tables_are_the_library_tables():
+    from sk_uae import cli
+    from sk_uae._augmenter import RETRAIN_MODES
+    from sk_uae.evaluation import METHODS, TASKS
+    from sk_uae.tabular import SCALERS
+
+    assert set(cli.TASK_NAMES) == set(TASKS) and cli.METHOD_NAMES == METHODS
+    assert cli.RETRAIN_NAMES == RETRAIN_MODES and cli.SCALE_NAMES == SCALERS
+
+
+def test_help_answers_without_loading_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys; from sk_uae.cli import main\n"
+            "try:\n    main(['augment', '--help'])\nexcept SystemExit:\n    pass\n"
+            "assert 'torch' not in sys.modules and 'sklearn' not in sys.modules, "
+            "sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'sklearn'))")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+
+
+def test_an_unwritable_out_fails_before_any_work(tmp_path, capsys, monkeypatch):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    assert main(["augment", "--out", str(blocker)]) == 2
+    assert "is a file, not a folder" in capsys.readouterr().err
+    monkeypatch.setattr("os.access", lambda path, mode: False)  # as a user without rights
+    assert main(["generate", "--out", str(tmp_path / "new" / "out")]) == 2
+    assert "cannot be written" in capsys.readouterr().err
+    assert not (tmp_path / "new").exists()
+
+
+def test_a_resumed_run_says_so(tmp_path, capsys):
+    argv = ["augment", "--seeds", "1", "--epochs", "1", "--max-iter", "2", "--methods",
+            "none,uae", "--n-train", "60", "--n-test", "30", "--no-plots", "--out",
+            str(tmp_path)]
+    assert main(argv) == 0
+    capsys.readouterr()
+    assert main(argv) == 0
+    assert "resumed 2 of 2 results from" in capsys.readouterr().err

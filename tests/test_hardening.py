@@ -358,7 +358,9 @@ def test_cli_bad_options(argv, message, capsys, tmp_path):
             extra += ["--n-train", "20", "--n-test", "10"]
     assert main(argv + tiny + extra + ["--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.startswith("sk-uae: error:") and message in err and "\n" not in err
+    usage, error = err.rsplit("\n", 1)  # the usage line(s), then the error on one line
+    assert usage.startswith("usage: sk-uae") and error.startswith("sk-uae: error:")
+    assert message in error
 
 
 @pytest.mark.parametrize("content, message", [
@@ -373,7 +375,9 @@ def test_cli_bad_csv(content, message, capsys, tmp_path):
     path.write_text(content)
     assert main(["generate", "--data", f"csv:{path}", "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.startswith("sk-uae: error:") and message in err
+    usage, error = err.rsplit("\n", 1)  # the usage line(s), then the error on one line
+    assert usage.startswith("usage: sk-uae") and error.startswith("sk-uae: error:")
+    assert message in error
 
 
 def test_more_bad_arguments_named():
