@@ -26,7 +26,6 @@ Methods
 runs first.
 """
 
-import warnings
 from dataclasses import dataclass
 from numbers import Integral, Real
 
@@ -62,23 +61,12 @@ class Task:
     needs_labels : bool
         Whether the metric needs labels (``y_train`` and ``y_test`` of
         :func:`compare_augmentations`).
-    models : None
-        Deprecated and ignored: the models of a task come from
-        :func:`task_models` / :func:`make_model`. Passing it warns; it will
-        be removed in 0.2.
     """
 
     name: str
     metric: str
     higher_is_better: bool
     needs_labels: bool
-    models: None = None
-
-    def __post_init__(self):
-        if self.models is not None:
-            warnings.warn("Task(models=...) is deprecated and ignored (the models of a task "
-                          "come from task_models/make_model); it will be removed in 0.2.",
-                          FutureWarning, stacklevel=3)
 
 
 def _reconstruction_models():

@@ -16,6 +16,32 @@ settings.load_profile("sk_uae")
 # tests must hold with any)
 torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS") or 1))
 
+
+
+_TEST_CACHE = []
+
+
+def pytest_configure(config):
+    """The compiled MINE step is built in a folder of the test run, not the user's cache.
+
+    Made before xdist starts its workers, which inherit the variable: all of them
+    share the folder, and its lock makes them build once.
+    """
+    if "SK_UAE_CACHE_DIR" not in os.environ:
+        import tempfile
+
+        path = tempfile.mkdtemp(prefix="sk_uae_test_cache_")
+        os.environ["SK_UAE_CACHE_DIR"] = path
+        _TEST_CACHE.append(path)
+
+
+def pytest_unconfigure(config):
+    import shutil
+
+    for path in _TEST_CACHE:
+        shutil.rmtree(path, ignore_errors=True)
+
+
 MNIST_DIR = os.path.join(os.path.dirname(__file__), os.pardir, os.pardir, "shared", "data", "mnist")
 
 

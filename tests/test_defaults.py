@@ -9,7 +9,6 @@ from sklearn.preprocessing import MinMaxScaler, StandardScaler
 from conftest import fast_attack
 from sk_uae import UAEAugmenter, UAEGenerator, UAESampler
 from sk_uae.attacks import PGD, CarliniWagnerL2, GaussianNoise, MinMaxMINE
-from sk_uae.evaluation import Task
 from sk_uae.models import AutoencoderNet, ClassifierNet
 
 pd = pytest.importorskip("pandas")
@@ -132,30 +131,6 @@ def test_sampler_keeps_the_column_names(table):
                         random_state=0).fit_resample(df, y)
     assert isinstance(Xr, pd.DataFrame) and list(Xr.columns) == names
     assert len(Xr) == len(df) + 60 and len(yr) == len(Xr)
-
-
-# ------------------------------------------------------------------ deprecations
-def test_task_models_is_deprecated():
-    with pytest.warns(FutureWarning, match="Task\\(models=...\\) is deprecated"):
-        Task("t", "metric", True, False, models={"a": None})
-    Task("t", "metric", True, False)  # no warning without it
-
-
-def test_run_feature_fn_is_deprecated(small_ae, digits):
-    import torch
-
-    from sk_uae.attacks import ReconstructionObjective
-    from sk_uae.models import first_layer_features
-
-    X = digits[0][:4]
-    module = small_ae.module_
-    attack = fast_attack(max_iter=2, pairs="features").fit(X)
-    obj = ReconstructionObjective(lambda v: module(v)[0])
-    x = torch.as_tensor(X)
-    with pytest.warns(FutureWarning, match="feature_fn"):
-        old = attack.run(x, obj, seed=0, feature_fn=first_layer_features(module))
-    new = attack.run(x, obj, seed=0, module=module)
-    torch.testing.assert_close(old.x_adv, new.x_adv)
 
 
 def test_a_grid_over_eps_on_a_standardised_table_moves_the_scores(table, tmp_path):

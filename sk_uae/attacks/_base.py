@@ -13,7 +13,6 @@ look inside an attack.
 
 import copy
 import logging
-import warnings
 from contextlib import contextmanager
 from numbers import Real
 
@@ -110,8 +109,7 @@ class AttackBatch:
         (:meth:`sk_uae.FeatureConstraints.for_torch`).
     """
 
-    __slots__ = ("x", "objective", "y", "seed", "module", "callback", "constraints",
-                 "feature_fn")
+    __slots__ = ("x", "objective", "y", "seed", "module", "callback", "constraints")
 
     def __init__(self, x, objective=None, y=None, seed=0, module=None, callback=None,
                  constraints=None):
@@ -122,7 +120,6 @@ class AttackBatch:
         self.module = module
         self.callback = callback
         self.constraints = constraints
-        self.feature_fn = None  # set only by the deprecated run(feature_fn=...)
 
 
 class BaseAttack(BaseEstimator):
@@ -255,7 +252,7 @@ class BaseAttack(BaseEstimator):
 
     # ------------------------------------------------------------- running
     def run(self, x, objective=None, *, y=None, seed=0, module=None, callback=None,
-            constraints=None, feature_fn="deprecated"):
+            constraints=None):
         """Attack one batch of tensors (the attack must be fitted).
 
         Parameters
@@ -276,9 +273,6 @@ class BaseAttack(BaseEstimator):
             Progress callback of iterative attacks (see :class:`AttackBatch`).
         constraints : TorchConstraints, optional
             Feature constraints kept at every step (see :class:`AttackBatch`).
-        feature_fn : callable, optional
-            Deprecated: pass ``module`` instead (attacks that read the
-            model's first layer find it there). Removed in 0.2.
 
         Returns
         -------
@@ -287,13 +281,7 @@ class BaseAttack(BaseEstimator):
         check_is_fitted(self, "clip_values_", msg=(
             f"This {type(self).__name__} is not fitted: call fit(X) with the rows the model was "
             "fitted on before run() (it resolves clip_values)."))
-        batch = AttackBatch(x, objective, y, seed, module, callback, constraints)
-        if not (isinstance(feature_fn, str) and feature_fn == "deprecated"):
-            warnings.warn("run(feature_fn=...) is deprecated and will be removed in 0.2; pass "
-                          "module=<the attacked torch module> instead.", FutureWarning,
-                          stacklevel=2)
-            batch.feature_fn = feature_fn
-        return self._run(batch)
+        return self._run(AttackBatch(x, objective, y, seed, module, callback, constraints))
 
     def _run(self, batch):
         raise NotImplementedError(f"{type(self).__name__} must implement _run(batch).")

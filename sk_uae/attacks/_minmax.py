@@ -742,12 +742,10 @@ class MinMaxMINE(_GoalMixin, _ObjectiveMixin, _BoxAttack):
         self.mine_backend_ = self.engine_for(batch.x.device, batch.module)
         feature_fn = None
         if pairs == "features":
-            feature_fn = batch.feature_fn
-            if feature_fn is None and batch.module is None:
+            if batch.module is None:
                 raise ValueError("pairs='features' needs the attacked module: pass "
                                  "run(..., module=...).")
-            if feature_fn is None:
-                feature_fn = first_layer_features(batch.module)
+            feature_fn = first_layer_features(batch.module)
         n_mine = self.n_mine_steps
         if n_mine == "auto":
             n_mine = 20 if batch.objective.mi_sign > 0 else 1

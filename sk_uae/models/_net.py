@@ -48,6 +48,10 @@ class SeededNetMixin:
     def _train(self, X, y, *, initialize, **fit_params):
         """Seeded ``NeuralNet.partial_fit`` (after ``initialize()`` when asked)."""
         self._check_runtime_params()
+        if isinstance(X, np.ndarray) and not X.flags.writeable:
+            # a read-only array (pandas' copy-on-write view of a DataFrame, say): torch's
+            # loader would wrap it as a tensor it may not write to, and warn
+            X = X.copy()
         with torch_seed(seed_from_random_state(self.random_state), self.device):
             if initialize:
                 self._resolve_from_data(X)
