@@ -111,15 +111,18 @@ def test_one_hot_keeps_the_clean_category_when_the_budget_is_too_small():
     assert np.abs(X_adv[:, [1, 2, 8, 9]] - X[:, [1, 2, 8, 9]]).max() > 0
 
 
-@pytest.mark.parametrize("name", ["minmax", "pgd-linf", "noise"])
+@pytest.mark.parametrize("name", sorted(ATTACKS))
 def test_constrained_results_do_not_depend_on_batches_or_workers(name):
     model, attack = ATTACKS[name]
-    X, _ = _table()
+    X, y = _table()
     gen = UAEGenerator(model(), attack(), constraints=_constraints(), random_state=0,
-                       precision="float64", batch_size=32).fit(X)
-    ref = gen.transform(X)
-    np.testing.assert_array_equal(gen.set_params(batch_size=50).transform(X), ref)
-    np.testing.assert_array_equal(gen.set_params(batch_size=32, n_jobs=2).transform(X), ref)
+                       precision="float64", batch_size=32).fit(X, y)
+    y = y if model is _clf else None
+    ref, info = gen.generate(X, y)
+    np.testing.assert_array_equal(gen.set_params(batch_size=50).generate(X, y)[0], ref)
+    X_jobs, info_jobs = gen.set_params(batch_size=32, n_jobs=2).generate(X, y)
+    np.testing.assert_array_equal(X_jobs, ref)
+    assert info_jobs["constraints_satisfied"].all() and info["constraints_satisfied"].all()
     _check_kept(ref, X)
 
 
