@@ -135,6 +135,7 @@ class _FitCounter:
         monkeypatch.setattr(evaluation.UAEAugmenter, "fit", counting)
 
 
+@pytest.mark.slow
 def test_a_killed_augment_resumes_to_the_same_results(tmp_path, monkeypatch):
     import subprocess
     import sys

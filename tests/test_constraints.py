@@ -111,6 +111,7 @@ def test_one_hot_keeps_the_clean_category_when_the_budget_is_too_small():
     assert np.abs(X_adv[:, [1, 2, 8, 9]] - X[:, [1, 2, 8, 9]]).max() > 0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(ATTACKS))
 def test_constrained_results_do_not_depend_on_batches_or_workers(name):
     model, attack = ATTACKS[name]

@@ -143,6 +143,7 @@ def test_float32_outputs_invariant(estimator, torch_threads):
     _check_invariance(est, X, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("estimator", [e for e in ESTIMATORS if isinstance(e, UAEGenerator)],
                          ids=lambda e: type(e.attack).__name__)
 def test_attacks_invariant_in_float64(estimator, torch_threads):

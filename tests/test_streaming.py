@@ -112,6 +112,7 @@ KILL_SCRIPT = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_kill_and_resume_is_byte_identical(gen, rows, tmp_path, monkeypatch):
     # reference: an uninterrupted run
     ref = tmp_path / "ref"
