@@ -64,8 +64,10 @@ SHARED_DOCS = {
         :func:`joblib.parallel_config` context; ``-1`` means all processors.
         Under ``joblib.parallel_config(backend="dask")`` with a
         ``dask.distributed.Client`` the chunks run on the Dask cluster.
-        Results do not depend on it (every batch is the same as in a
-        sequential run).
+        Without workers the CPU's cores still work: the batches run side by
+        side on threads, ``torch.get_num_threads()`` of them. Results do not
+        depend on it nor on torch's thread count (every batch runs on one
+        torch thread, as in a sequential run).
     precision : {"float32", "float64", "bfloat16", "float16"}, default="float32"
         Precision of the attacked model's forward and backward passes during
         the attack. ``"float64"`` runs the whole attack -- a float64 copy of

@@ -13,6 +13,8 @@ look inside an attack.
 
 import copy
 import logging
+import os
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from numbers import Real
 
@@ -25,7 +27,7 @@ from tqdm.auto import tqdm
 
 from ..utils import resolve_device
 from ..utils._docstring import fill_doc
-from ..utils._torch import REDUCED_PRECISIONS, compute_dtype, with_precision
+from ..utils._torch import REDUCED_PRECISIONS, compute_dtype, one_torch_thread, with_precision
 from ..constraints import satisfied_rows
 from ._common import fit_rows_to_range, resolve_clip_values, row_bounds
 from ._objectives import attacked_module, resolve_objective
@@ -333,7 +335,6 @@ class BaseAttack(BaseEstimator):
         device = resolve_device(device)
         self._prepare_run(device, estimator)
         dtype = compute_dtype(precision)
-        parts = []
         with _module_on(attacked_module(estimator), device, dtype) as module:
             objective = self.objective_for(estimator, with_precision(module, precision))
             recheck = None
@@ -342,8 +343,9 @@ class BaseAttack(BaseEstimator):
             tc = None if constraints is None else constraints.for_torch(device, dtype)
             budget = self._budget_tensor(device, dtype)
             y = _labels_for(objective, y)
-            batches = range(0, X.shape[0], batch_size)
-            for start in tqdm(batches, disable=not verbose, desc="UAE", unit="batch"):
+            starts = range(0, X.shape[0], batch_size)
+
+            def attack_batch(start):
                 stop = start + batch_size
                 xb = torch.tensor(X[start:stop], dtype=dtype, device=device)
                 yb = None if y is None else torch.as_tensor(y[start:stop], device=device)
@@ -360,10 +362,12 @@ class BaseAttack(BaseEstimator):
                     success = success & self.verify(recheck, x_adv, xb, yb)
                 elif changed is not None and objective is not None and bool(changed.any()):
                     success = success & (self.verify(objective, x_adv, xb, yb) | ~changed)
-                parts.append({"x_adv": x_adv.cpu().numpy(),
-                              "success": success.cpu().numpy(),
-                              "mi": res.mi.detach().cpu().numpy(),
-                              "loss": res.loss.detach().cpu().numpy()})
+                return {"x_adv": x_adv.cpu().numpy(),
+                        "success": success.cpu().numpy(),
+                        "mi": res.mi.detach().cpu().numpy(),
+                        "loss": res.loss.detach().cpu().numpy()}
+
+            parts = _map_batches(attack_batch, starts, device, verbose)
         return self._assemble(parts, X, constraints)
 
     # ------------------------------------------------------------- helpers
@@ -601,6 +605,70 @@ def _linf(diff, scale=None):
         free = scale > 0
         diff = diff[:, free] / scale[free]
     return np.abs(diff).max(axis=1) if diff.shape[1] else np.zeros(len(diff))
+
+
+def _available_cores():
+    """CPU cores this process may run on (its affinity mask where the OS has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def batch_workers(n_batches, device):
+    """Threads that attack the batches of one :meth:`BaseAttack.perturb` call on ``device``.
+
+    On the CPU every batch runs on one torch thread (its arithmetic is then the
+    same whatever the thread settings), and the threads torch would have used
+    -- ``torch.get_num_threads()`` of the caller, at most the cores available --
+    work through the batches side by side instead. 1 on other devices, inside
+    :func:`~sk_uae.utils._torch.one_torch_thread` (e.g. ``n_jobs`` workers) and
+    for a single batch.
+    """
+    if torch.device(device).type != "cpu":
+        return 1
+    return max(1, min(n_batches, torch.get_num_threads(), _available_cores()))
+
+
+def _map_batches(attack_batch, starts, device, verbose):
+    """``[attack_batch(start) for start in starts]``, in order, on :func:`batch_workers` threads.
+
+    On the CPU each batch runs under one torch intra-op thread; other devices
+    run the batches one after the other with torch's settings untouched.
+    """
+    progress = tqdm(total=len(starts), disable=not verbose, desc="UAE", unit="batch")
+    try:
+        if torch.device(device).type != "cpu":
+            parts = []
+            for start in starts:
+                parts.append(attack_batch(start))
+                progress.update()
+            return parts
+        n_workers = batch_workers(len(starts), device)
+
+        def one(start):
+            with one_torch_thread():
+                return attack_batch(start)
+
+        with one_torch_thread():
+            if n_workers == 1:
+                parts = []
+                for start in starts:
+                    parts.append(one(start))
+                    progress.update()
+                return parts
+            pool = ThreadPoolExecutor(n_workers, thread_name_prefix="sk_uae-batch")
+            try:
+                futures = [pool.submit(one, start) for start in starts]
+                parts = []
+                for future in futures:
+                    parts.append(future.result())
+                    progress.update()
+                return parts
+            finally:
+                pool.shutdown(wait=True, cancel_futures=True)
+    finally:
+        progress.close()
 
 
 @contextmanager

@@ -172,14 +172,25 @@ _THREADS_STATE = {"depth": 0, "saved": None}
 def one_torch_thread():
     """Limit torch to one intra-op thread inside the block (re-entrant across threads).
 
-    Parallel workers of an attack use it: several processes or threads that
-    each start a full thread pool on the same cores only slow each other down.
+    An attack runs every batch on the CPU inside it, so that a batch's
+    arithmetic -- and so its result -- is the single-threaded one whatever
+    the thread settings; parallel work runs batches side by side instead
+    (:meth:`sk_uae.attacks.BaseAttack.perturb`'s threads, ``n_jobs``
+    workers), which also keeps several processes or threads from each
+    starting a full thread pool on the same cores.
+
+    torch's thread count is process-wide: every thread entering the block
+    sets it to 1 (where a build keeps it per thread, each thread then has
+    one), and the count of the first thread that entered is restored when
+    the last one leaves. Other torch work of the process meanwhile runs on
+    one thread too.
     """
     with _THREADS_LOCK:
         if _THREADS_STATE["depth"] == 0:
             _THREADS_STATE["saved"] = torch.get_num_threads()
-            torch.set_num_threads(1)
         _THREADS_STATE["depth"] += 1
+        if torch.get_num_threads() != 1:
+            torch.set_num_threads(1)
     try:
         yield
     finally:
