@@ -146,6 +146,8 @@ def main(argv=None):
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results"
                                              / "bench_lmnn_solver.json"))
     parser.add_argument("--splits", type=int, default=20)
+    parser.add_argument("--first-split", type=int, default=0,
+                        help="start at this split (to share the splits between processes)")
     parser.add_argument("--datasets", default="wine,breast_cancer,digits500")
     parser.add_argument("--weights", default=",".join(f"{w:g}" for w in WEIGHTS))
     parser.add_argument("--margins", default=",".join(f"{m:g}" for m in MARGINS))
@@ -206,7 +208,7 @@ def main(argv=None):
     for name in ([] if args.summary or args.merge else args.datasets.split(",")):
         X, y = data[name]
         X = np.asarray(X, dtype=np.float64)
-        for split in range(args.splits):
+        for split in range(args.first_split, args.splits):
             X_tr, X_te, y_tr, y_te = train_test_split(X, y, test_size=0.3, stratify=y,
                                                       random_state=split)
             prep = make_pipeline(StandardScaler(), Normalizer()).fit(X_tr)
