@@ -243,7 +243,7 @@ class LMNNPL(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
                 f"last relative change of the objective was {rel_change:.2g}. Increase "
                 "max_iter, raise tol, or try the other solver.",
                 ConvergenceWarning,
-                stacklevel=2,
+                stacklevel=3,  # past scikit-learn's _fit_context wrapper, to the caller
             )
         return self
 
