@@ -1,6 +1,7 @@
 """Tests of LMNNPL: closed form, gradient, objective, PSD, sklearn API."""
 
 import pickle
+import warnings
 
 import numpy as np
 import pytest
@@ -8,6 +9,7 @@ import torch
 from scipy.optimize import minimize
 from sklearn.base import clone
 from sklearn.datasets import load_wine, make_classification
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import GridSearchCV
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import make_pipeline
@@ -202,6 +204,7 @@ def test_perturbation_term_lowers_perturbation_loss():
     assert pl_term(pl) < pl_term(lmnn)
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")  # max_iter=5
 def test_random_init_is_seeded_and_array_init_checked():
     X, y = _data(seed=7)
     a = LMNNPL(init="random", random_state=0, max_iter=5, solver="factor").fit(X, y)
@@ -214,6 +217,7 @@ def test_random_init_is_seeded_and_array_init_checked():
         LMNNPL(init=np.eye(3)).fit(X, y)
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")  # max_iter=5
 def test_pgd_refuses_a_low_rank_init_instead_of_ignoring_its_rows():
     X, y = _data(seed=7)
     # used to fit silently with components_ of shape (5, 5)
@@ -224,6 +228,30 @@ def test_pgd_refuses_a_low_rank_init_instead_of_ignoring_its_rows():
     assert square.components_.shape == (5, 5)
 
 
+@pytest.mark.parametrize("solver", ["pgd", "factor"])
+def test_convergence_warning_at_the_iteration_cap(solver):
+    X, y = _data(seed=8)
+    with pytest.warns(ConvergenceWarning,
+                      match=rf"solver='{solver}'\) stopped at max_iter=3 iterations \(3 run\)"
+                            r" without meeting tol=1e-07: the last relative change of the "
+                            r"objective was [0-9.e+-]+\. Increase max_iter, raise tol, or try "
+                            r"the other solver"):
+        model = LMNNPL(solver=solver, max_iter=3, tol=1e-7).fit(X, y)
+    assert model.n_iter_ == 3 == len(model.objective_curve_) - 1
+
+
+@pytest.mark.parametrize("solver", ["pgd", "factor"])
+def test_no_warning_when_converged_and_n_iter_recorded(solver):
+    X, y = _data(seed=8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        model = LMNNPL(solver=solver, max_iter=1000, tol=1e-4).fit(X, y)
+    assert 1 <= model.n_iter_ < 1000
+    assert model.n_iter_ == len(model.objective_curve_) - 1
+    if solver == "pgd":
+        assert model.n_iter_ >= 50  # the reference scheme's minimum
+
+
 # --- input checks ---------------------------------------------------------------------
 
 def test_one_class_is_rejected():
@@ -232,6 +260,7 @@ def test_one_class_is_rejected():
         LMNNPL().fit(X, np.zeros(len(X)))
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")  # max_iter=5
 def test_small_class_is_rejected_with_its_size():
     X, y = _data(n=40, n_classes=2)
     y = y.copy()
@@ -264,9 +293,14 @@ def test_cuda_matches_cpu():
 # --- scikit-learn integration ---------------------------------------------------------
 
 def test_default_solver_is_factor():
+    # chosen from benchmarks/bench_lmnn_solver.py's grid (docs/results.md, "LMNN-PL's
+    # solver"): faster than "pgd" on average in every data set x perturbation weight
     assert LMNNPL().solver == "factor"
+    assert LMNNPL().max_iter == 1000 and LMNNPL().tol == 1e-7
 
 
+# max_iter=30 keeps the checks fast; on their random data a fit may stop at the cap
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 @parametrize_with_checks(
     [LMNNPL(max_iter=30)],
     expected_failed_checks=lambda est: {
