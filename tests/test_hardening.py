@@ -74,6 +74,8 @@ ESTIMATORS = {
                                              random_state=0), **kw}), True),
 }
 SKORCH = ["AutoencoderNet", "ClassifierNet", "ConcreteAutoencoderNet", "ContrastiveNet"]
+# LMNNPL is fitted for 3 iterations here on purpose: it says it stopped at its cap
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 META = [n for n in ESTIMATORS if n.startswith("UAE")]
 
 
