@@ -160,3 +160,19 @@ def test_auto_keeps_the_torch_step_off_x86_64(monkeypatch):
     assert resolve_backend("native") == "native"  # asked for: built and run
     assert FusedStatisticsNetworks(2, 3, (4, 2)).native is False
     assert FusedStatisticsNetworks(2, 3, (4, 2), native=True).native is True
+
+
+@x86
+@needs_native
+def test_libraries_loaded_one_after_another_in_a_process_are_each_their_own(monkeypatch,
+                                                                            tmp_path):
+    # each is loaded through /proc/self/fd/N: a name reused for another file
+    # would make dlopen return the library loaded first (also a name under
+    # which a file already loaded was loaded again, the second v2 here)
+    widths = []
+    for level in ("x86-64-v2", "x86-64-v2", "x86-64-v3"):
+        monkeypatch.setattr(_native, "_library", _native._UNSET)
+        monkeypatch.setenv("SK_UAE_CACHE_DIR", str(tmp_path / level))
+        monkeypatch.setenv("SK_UAE_NATIVE_MARCH", level)
+        widths.append(_native.vector_bytes())
+    assert widths == [16, 16, 32]

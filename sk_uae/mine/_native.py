@@ -82,6 +82,7 @@ _UNSET = object()
 _library = _UNSET
 _library_lock = threading.Lock()  # one thread of a process at a time finds or builds it
 _warned = set()  # messages given once per process
+_loaded_fds = []  # the descriptors libraries were loaded through, kept open
 _LOG = logging.getLogger("sk_uae")
 
 
@@ -248,12 +249,20 @@ def _load_verified(target, uid):
         if actual != recorded:
             return None, ("does not match the checksum recorded when it was built "
                           "(damaged or replaced)")
-        # (where this process already loaded a library by this name, dlopen
-        # returns that one, which passed these checks when it was loaded)
+        # dlopen returns the library it already loaded under the same name,
+        # and a name it was given stays the library's (also where the file
+        # was already loaded under another name): the descriptor stays open
+        # for the life of the process, so that no other library is opened
+        # under this /proc/self/fd/N later (another cache folder or level:
+        # dlopen would return this one). One descriptor per load; a process
+        # loads once unless the cached library is reset.
         proc = f"/proc/self/fd/{fd}"
         lib = ctypes.CDLL(proc if os.path.exists(proc) else str(target))
+        _loaded_fds.append(fd)
+        fd = None
     finally:
-        os.close(fd)
+        if fd is not None:
+            os.close(fd)
     return lib, None
 
 
