@@ -101,7 +101,9 @@ def _peak_bytes():
 
 
 def _objective(model_path, n_features):
-    ae = sparse_ae(n_features, epochs=1).set_params(module__input_dim=n_features).initialize()
+    # the rows are in [0, 1]: the output activation the fit resolved "auto" to
+    ae = sparse_ae(n_features, epochs=1).set_params(
+        module__input_dim=n_features, module__output_activation="sigmoid").initialize()
     ae.module_.load_state_dict(torch.load(model_path))
     module = ae.module_.eval()
     return ReconstructionObjective(lambda v: module(v)[0])

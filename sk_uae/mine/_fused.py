@@ -96,7 +96,8 @@ class FusedStatisticsNetworks:
         first use with the system's C++ compiler), which trains one network
         at a time in the core's caches. ``None``: where it applies (CPU
         tensors of float32 or float64, two dense layers per branch, no conv
-        front, ``ma_rate=None``) and it could be built; ``False``: never;
+        front, ``ma_rate=None``), it could be built and the machine is
+        x86-64 (elsewhere it is untimed: the torch step); ``False``: never;
         ``True``: raise where it cannot run.
     """
 
@@ -132,7 +133,10 @@ class FusedStatisticsNetworks:
         self._fused_adam = fused_adam
         self._log_ma = None
         self._work = {}
-        self.native = self._native_applies() if native is not False else False
+        if native is None:  # as mine_backend="auto"
+            self.native = _native.preferred() and self._native_applies()
+        else:
+            self.native = native is not False and self._native_applies()
         if native and not self.native:
             raise ValueError(
                 "native=True: the compiled MINE step cannot run here; it needs CPU tensors of "
@@ -549,7 +553,9 @@ def resolve_backend(name, device="cpu", dtype=torch.float32, hidden_sizes=(32, 1
     """The engine that a ``mine_backend`` name runs: ``"native"``, ``"fused"`` or ``"autograd"``.
 
     ``"auto"`` and ``"native"`` give ``"native"`` where the compiled step
-    can run (:func:`native_applies`) and ``"fused"`` elsewhere; ``"fused"``
+    can run (:func:`native_applies`) and ``"fused"`` elsewhere, except that
+    ``"auto"`` gives ``"fused"`` on a machine other than x86-64 (aarch64:
+    the compiled step is untimed and untested there); ``"fused"``
     and ``"autograd"`` are themselves. The engines agree to float rounding,
     which in float32 can change single examples, so this is what a result
     should be recorded with.
@@ -568,6 +574,8 @@ def resolve_backend(name, device="cpu", dtype=torch.float32, hidden_sizes=(32, 1
     if name not in BACKENDS:
         raise ValueError(f"mine_backend={name!r} is not known; expected one of "
                          f"{sorted(BACKENDS)}.")
+    if name == "auto" and not _native.preferred():
+        return "fused"
     if name in ("auto", "native"):
         applies = native_applies(device, dtype, hidden_sizes, conv_front, ma_rate)
         return "native" if applies else "fused"

@@ -19,10 +19,34 @@
 
 namespace {
 
-// 512-bit vectors of the GCC/Clang vector extension: the accumulators of a
-// tile stay in registers for the whole sum
-typedef float VecF __attribute__((vector_size(64)));
-typedef double VecD __attribute__((vector_size(64)));
+// Vectors of the GCC/Clang vector extension as wide as the instruction set
+// the library is built for (its -march: the compiler's predefined macros):
+// 64 bytes with AVX-512 (32 vector registers), 32 with AVX/AVX2 (16
+// registers), 16 otherwise (the SSE baseline of x86-64, 16 registers; NEON).
+// A vector wider than the hardware's is split by the compiler into several
+// registers, so a tile sized for AVX-512 would spill on AVX2 and SSE.
+#if defined(__AVX512F__)
+constexpr int kVecBytes = 64;
+constexpr int kRegisters = 32;
+#elif defined(__AVX__)
+constexpr int kVecBytes = 32;
+constexpr int kRegisters = 16;
+#elif defined(__aarch64__)
+constexpr int kVecBytes = 16;
+constexpr int kRegisters = 32;
+#else
+constexpr int kVecBytes = 16;
+constexpr int kRegisters = 16;
+#endif
+// the tiles of comb_rows: rows x vectors of accumulators, about 20 where
+// there are 32 registers, 12 where there are 16, leaving room for the loads
+// of a row of the source and the broadcast coefficient
+constexpr int kTile4 = kRegisters >= 32 ? 5 : 3;    // rows of a 4-vector tile
+constexpr int kTile2 = kRegisters >= 32 ? 10 : 6;   // rows of a 2-vector tile
+constexpr int kTile1 = kRegisters >= 32 ? 20 : 12;  // rows of a 1-vector tile
+
+typedef float VecF __attribute__((vector_size(kVecBytes)));
+typedef double VecD __attribute__((vector_size(kVecBytes)));
 template <typename T>
 struct VecOf;
 template <>
@@ -38,7 +62,7 @@ using Vec = typename VecOf<T>::type;
 
 template <typename T>
 inline Vec<T> load(const T* p) {
-  static_assert(sizeof(Vec<T>) == 64, "512-bit vectors");
+  static_assert(sizeof(Vec<T>) == kVecBytes, "vectors of the instruction set");
   Vec<T> v;
   __builtin_memcpy(&v, p, sizeof(v));
   return v;
@@ -53,7 +77,7 @@ inline void store(T* p, Vec<T> v) {
 template <typename T>
 inline void comb(T* __restrict out, int n, const T* __restrict coef, int cs,
                  const T* __restrict src, int ss, int count, T init) {
-  constexpr int V = 64 / sizeof(T);
+  constexpr int V = kVecBytes / sizeof(T);
   int q0 = 0;
   for (; q0 + 4 * V <= n; q0 += 4 * V) {
     Vec<T> a0 = init - Vec<T>{}, a1 = a0, a2 = a0, a3 = a0;
@@ -91,12 +115,13 @@ inline void comb(T* __restrict out, int n, const T* __restrict coef, int cs,
 }
 
 // A register tile: out[i][0:NV * V] for i < R, sharing every load of src
-// between the R rows; R * NV accumulators (about 20) fill most of the 32
-// vector registers without spilling, which is what keeps the FMA units busy
+// between the R rows; R * NV accumulators (kTile*: about 20 of AVX-512's 32
+// vector registers, 12 of AVX2's or SSE's 16) fill most of the registers
+// without spilling, which is what keeps the FMA units busy
 template <typename T, int R, int NV>
 inline void tile(T* __restrict out, int os, const T* __restrict coef, int rs, int cs,
                  const T* __restrict src, int ss, int count, const T* init) {
-  constexpr int V = 64 / sizeof(T);
+  constexpr int V = kVecBytes / sizeof(T);
   Vec<T> acc[R][NV];
 #pragma GCC unroll 32
   for (int i = 0; i < R; i++)
@@ -150,25 +175,23 @@ template <typename T>
 inline void comb_rows(T* __restrict out, int os, int n, const T* __restrict coef, int rs,
                       int cs, const T* __restrict src, int ss, int count, const T* init,
                       int n_rows) {
-  constexpr int V = 64 / sizeof(T);
+  constexpr int V = kVecBytes / sizeof(T);
   if (n < V) {
     for (int i = 0; i < n_rows; i++)
       comb<T>(out + i * os, n, coef + i * rs, cs, src, ss, count, init ? init[i] : T(0));
     return;
   }
   int q0 = 0;
-  for (; q0 + 4 * V <= n; q0 += 4 * V)
-    tile_rows<T, 5, 4>(out + q0, os, coef, rs, cs, src + q0, ss, count, init, n_rows);
-  if (q0 + 2 * V <= n) {
-    tile_rows<T, 10, 2>(out + q0, os, coef, rs, cs, src + q0, ss, count, init, n_rows);
-    q0 += 2 * V;
-  }
+  for (; kTile4 > 0 && q0 + 4 * V <= n; q0 += 4 * V)
+    tile_rows<T, (kTile4 > 0 ? kTile4 : 1), 4>(out + q0, os, coef, rs, cs, src + q0, ss, count, init, n_rows);
+  for (; q0 + 2 * V <= n; q0 += 2 * V)
+    tile_rows<T, kTile2, 2>(out + q0, os, coef, rs, cs, src + q0, ss, count, init, n_rows);
   if (q0 + V <= n) {
-    tile_rows<T, 20, 1>(out + q0, os, coef, rs, cs, src + q0, ss, count, init, n_rows);
+    tile_rows<T, kTile1, 1>(out + q0, os, coef, rs, cs, src + q0, ss, count, init, n_rows);
     q0 += V;
   }
   if (q0 < n)  // the last V columns, overlapping the ones done: the same sums, recomputed
-    tile_rows<T, 20, 1>(out + n - V, os, coef, rs, cs, src + n - V, ss, count, init, n_rows);
+    tile_rows<T, kTile1, 1>(out + n - V, os, coef, rs, cs, src + n - V, ss, count, init, n_rows);
 }
 
 template <typename T>
@@ -185,6 +208,21 @@ inline T sum(const T* __restrict a, int n) {
 #pragma omp simd reduction(+ : acc)
   for (int j = 0; j < n; j++) acc += a[j];
   return acc;
+}
+
+// r[0:n] = r > 0 ? w * t : 0, a select of whole vectors: written as a
+// scalar loop, the compilers keep a branch per element where there are no
+// AVX-512 masks (mispredicted half the time: most of the step with AVX2)
+template <typename T>
+inline void relu_back(T* __restrict r, const T* __restrict t, T w, int n) {
+  constexpr int V = kVecBytes / sizeof(T);
+  int k = 0;
+  for (; k + V <= n; k += V) {
+    const Vec<T> rv = load(r + k);
+    const Vec<T> g = w * load(t + k);
+    store(r + k, rv > Vec<T>{} ? g : Vec<T>{});
+  }
+  for (; k < n; k++) r[k] = r[k] > 0 ? w * t[k] : T(0);
 }
 
 struct Layout {
@@ -205,7 +243,7 @@ inline Net<T> net_at(T* const* base, const Layout& d, int64_t i) {
 
 template <typename T>
 struct Work {
-  static constexpr int V = 64 / sizeof(T);
+  static constexpr int V = kVecBytes / sizeof(T);
   int h2v;  // h2 rounded up to whole vectors
   std::vector<T> xt, gpt, gw2, pt, c, h, r, t, gh, gp, grad;
   explicit Work(const Layout& d, int n_params)
@@ -287,8 +325,7 @@ T bound_and_grad(const Layout& d, const Net<T>& net, const T* x, Work<T>& w,
   for (int i = 0; i < h2; i++) {
     T* r = w.r.data() + i * 2 * K;
     g_wout[i] = dot<T>(r, t, 2 * K);
-    const T wi = net.wout[i];
-    for (int k = 0; k < 2 * K; k++) r[k] = r[k] > 0 ? wi * t[k] : T(0);
+    relu_back<T>(r, t, net.wout[i], 2 * K);
     T* ga = gha + i * K;
     T* gb = ghb + i * K;
     for (int k = 0; k < K; k++) ga[k] = r[k] + r[K + k];
@@ -429,6 +466,9 @@ void train(int64_t n_networks, const int* dims, const T* pairs, T* const* params
 }  // namespace
 
 extern "C" {
+// the vector width the library was built with (bytes: 64, 32 or 16)
+int sk_uae_vector_bytes() { return kVecBytes; }
+
 void sk_uae_train_f32(int64_t n, const int* dims, const float* pairs, float* const* params,
                       float* const* ms, float* const* vs, int64_t n_steps, const int32_t* perms,
                       const int32_t* inverses, int64_t first_step, const double* hyper,

@@ -2,7 +2,10 @@
 
 The library is compiled once per machine with the system's C++ compiler
 (``$CXX``, split like a shell command line into a program and its flags,
-e.g. ``CXX="ccache g++"``; else ``c++``) for the CPU it runs on, cached under
+e.g. ``CXX="ccache g++"``; else ``c++``) for the CPU it runs on
+(``-march=native``; ``$SK_UAE_NATIVE_MARCH``, e.g. ``x86-64-v3``, builds for
+that x86-64 level instead, see :func:`march`; the source picks its vector
+width and register tiles from the level), cached under
 ``$SK_UAE_CACHE_DIR`` (default: ``$XDG_CACHE_HOME/sk_uae`` or
 ``~/.cache/sk_uae``) and loaded with :mod:`ctypes`. Where there is no
 compiler, the build fails, or ``SK_UAE_NATIVE=0`` is set, :func:`library`
@@ -63,13 +66,23 @@ import numpy as np
 import torch
 
 _SOURCE = Path(__file__).with_name("_native.cpp")
-_FLAGS = ["-O3", "-march=native", "-fopenmp-simd", "-fno-math-errno", "-shared", "-fPIC",
+_FLAGS = ["-O3", "-fopenmp-simd", "-fno-math-errno", "-shared", "-fPIC",
           "-std=c++17", "-pthread", "-Werror=attributes"]
 _LOCK_NAME = "mine_step.lock"
+# the x86-64 levels SK_UAE_NATIVE_MARCH may name, with the /proc/cpuinfo flags
+# each needs (a library built for a level the CPU lacks would stop the process
+# with an illegal instruction, so it is not built)
+_X86_LEVELS = {
+    "x86-64": ("sse2",),
+    "x86-64-v2": ("sse4_2", "ssse3", "popcnt"),
+    "x86-64-v3": ("avx2", "fma", "bmi2", "f16c", "movbe"),
+    "x86-64-v4": ("avx512f", "avx512bw", "avx512cd", "avx512dq", "avx512vl"),
+}
 _UNSET = object()
 _library = _UNSET
 _library_lock = threading.Lock()  # one thread of a process at a time finds or builds it
 _warned = set()  # messages given once per process
+_loaded_fds = []  # the descriptors libraries were loaded through, kept open
 _LOG = logging.getLogger("sk_uae")
 
 
@@ -88,6 +101,42 @@ def _cpu_id():
         return "\n".join(sorted({ln for ln in lines if ln.startswith(("model name", "flags"))}))
     except OSError:
         return platform.processor() + platform.machine()
+
+
+def _cpu_flags():
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def march():
+    """The ``-march`` the library is built for: ``$SK_UAE_NATIVE_MARCH``, else ``"native"``.
+
+    ``None`` (with a ``RuntimeWarning``, once per process and value) where the
+    variable names no level known here (``native``, ``x86-64``,
+    ``x86-64-v2``, ``x86-64-v3``, ``x86-64-v4``; only ``native`` on other
+    machines) or a level this CPU lacks: the torch step runs instead.
+    """
+    value = os.environ.get("SK_UAE_NATIVE_MARCH", "").strip() or "native"
+    if value == "native":
+        return value
+    fallback = "the compiled MINE step is not built and the torch step runs instead"
+    x86 = platform.machine() in ("x86_64", "AMD64")
+    if not x86 or value not in _X86_LEVELS:
+        known = ", ".join(["native", *_X86_LEVELS]) if x86 else "native"
+        _warn(f"SK_UAE_NATIVE_MARCH={value!r} is not a level known here ({known}); {fallback}",
+              once=True)
+        return None
+    missing = [f for f in _X86_LEVELS[value] if f not in _cpu_flags()]
+    if missing:
+        _warn(f"SK_UAE_NATIVE_MARCH={value!r}: this CPU lacks {', '.join(missing)}; {fallback}",
+              once=True)
+        return None
+    return value
 
 
 def _cache_dir():
@@ -200,12 +249,20 @@ def _load_verified(target, uid):
         if actual != recorded:
             return None, ("does not match the checksum recorded when it was built "
                           "(damaged or replaced)")
-        # (where this process already loaded a library by this name, dlopen
-        # returns that one, which passed these checks when it was loaded)
+        # dlopen returns the library it already loaded under the same name,
+        # and a name it was given stays the library's (also where the file
+        # was already loaded under another name): the descriptor stays open
+        # for the life of the process, so that no other library is opened
+        # under this /proc/self/fd/N later (another cache folder or level:
+        # dlopen would return this one). One descriptor per load; a process
+        # loads once unless the cached library is reset.
         proc = f"/proc/self/fd/{fd}"
         lib = ctypes.CDLL(proc if os.path.exists(proc) else str(target))
+        _loaded_fds.append(fd)
+        fd = None
     finally:
-        os.close(fd)
+        if fd is not None:
+            os.close(fd)
     return lib, None
 
 
@@ -239,7 +296,7 @@ def _write_atomic(path, data, mode):
             os.unlink(tmp)
 
 
-def _compile(command, target):
+def _compile(command, target, flags):
     """Build into a temporary file, then rename it and its checksum into place."""
     _LOG.info("building the compiled MINE step with %s (first use: a few seconds) into %s",
               " ".join(command), target)
@@ -247,7 +304,7 @@ def _compile(command, target):
     fd, tmp = tempfile.mkstemp(prefix=".tmp_", suffix=".so", dir=target.parent)
     os.close(fd)
     try:
-        subprocess.run([*command, *_FLAGS, str(_SOURCE), "-o", tmp], check=True,
+        subprocess.run([*command, *flags, str(_SOURCE), "-o", tmp], check=True,
                        capture_output=True, text=True, timeout=300)
         os.chmod(tmp, 0o700)
         with open(tmp, "rb") as fh:
@@ -260,10 +317,11 @@ def _compile(command, target):
     _LOG.info("built the compiled MINE step %s in %.1f s", target, time.perf_counter() - start)
 
 
-def _build_and_load(command):
+def _build_and_load(command, arch="native"):
     version = subprocess.run([command[0], "--version"], capture_output=True, text=True,
                              timeout=60).stdout
-    key = hashlib.sha256(b"\0".join([_SOURCE.read_bytes(), " ".join(_FLAGS).encode(),
+    flags = [*_FLAGS, f"-march={arch}"]
+    key = hashlib.sha256(b"\0".join([_SOURCE.read_bytes(), " ".join(flags).encode(),
                                      "\0".join(command[1:]).encode(), version.encode(),
                                      _cpu_id().encode(), sys.platform.encode()])).hexdigest()
     folder = _cache_dir()
@@ -283,7 +341,7 @@ def _build_and_load(command):
             return lib
         if why is not None:
             _warn(f"the compiled MINE step {target} {why}; it is not loaded but rebuilt")
-        _compile(command, target)
+        _compile(command, target, flags)
         lib, why = _load_verified(target, uid)
         if lib is None:
             raise OSError(f"{target} {why} right after it was built")
@@ -299,11 +357,14 @@ def library():
         _library = None
         if os.environ.get("SK_UAE_NATIVE", "1") == "0" or not sys.platform.startswith("linux"):
             return None
+        arch = march()
+        if arch is None:
+            return None
         command = _compiler()
         if command is None:
             return None
         try:
-            lib = _build_and_load(command)
+            lib = _build_and_load(command, arch)
         except (OSError, subprocess.SubprocessError) as exc:
             detail = getattr(exc, "stderr", None) or exc
             _warn(f"the compiled MINE step is not available ({detail}); using the torch one")
@@ -322,11 +383,30 @@ def library():
                 fn = getattr(lib, name)
                 fn.restype = None
                 fn.argtypes = [ctypes.c_int64] + [ctypes.c_void_p] * 7 + [ctypes.c_int]
+            lib.sk_uae_vector_bytes.restype = ctypes.c_int
+            lib.sk_uae_vector_bytes.argtypes = []
         except AttributeError as exc:
             _warn(f"the compiled MINE step is not available ({exc}); using the torch one")
             return None
         _library = lib
         return lib
+
+
+def vector_bytes():
+    """The vector width of the loaded library in bytes (64, 32 or 16), or ``None`` without one."""
+    lib = library()
+    return None if lib is None else int(lib.sk_uae_vector_bytes())
+
+
+def preferred():
+    """Whether ``"auto"`` uses the compiled step where it can run.
+
+    On x86-64 it does (at every level it is faster than the torch step, see
+    ``docs/performance.md``); on other machines (aarch64) the step builds
+    and runs, but it has not been timed or tested there, so ``"auto"`` keeps
+    the torch step and ``"native"`` asks for the compiled one.
+    """
+    return platform.machine() in ("x86_64", "AMD64")
 
 
 # ------------------------------------------------------------ input checks
