@@ -9,7 +9,7 @@ batched per-sample MINE in :mod:`sk_uae.mine`, the skorch models in
 :mod:`sk_uae.models` and local loaders in :mod:`sk_uae.datasets`.
 """
 
-import importlib
+from .utils._lazy import lazy_getattr
 
 # imported on first use, so that ``sk-uae --help`` answers without loading torch
 _PUBLIC = {"UAEAugmenter": "._augmenter", "UAEGenerator": "._generator",
@@ -19,12 +19,7 @@ _PUBLIC = {"UAEAugmenter": "._augmenter", "UAEGenerator": "._generator",
 __all__ = ["FeatureConstraints", "UAEAugmenter", "UAEGenerator", "UAESampler", "__version__"]
 
 
-def __getattr__(name):
-    if name in _PUBLIC:
-        value = getattr(importlib.import_module(_PUBLIC[name], __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'sk_uae' has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _PUBLIC)
 
 
 def __dir__():

@@ -16,8 +16,9 @@ import sys
 import pytest
 import torch
 
-from sk_uae.mine import FusedStatisticsNetworks, StatisticsNetworks, _native
+from sk_uae.mine import FusedStatisticsNetworks, _native
 from sk_uae.mine._fused import resolve_backend
+from test_native_mine import _networks
 
 TOL = {torch.float32: dict(atol=2e-6, rtol=1e-5), torch.float64: dict(atol=1e-12, rtol=1e-10)}
 # as in test_native_mine.py: widths below, at and above one vector of every
@@ -57,18 +58,6 @@ def test_every_level(level, tmp_path):
     assert "skipped" not in run.stdout
 
 
-def _networks(shape, dtype, n=3, seed=1, lr=1e-2, native=True):
-    k, p, hidden = shape
-    g = torch.Generator().manual_seed(seed)
-    init = StatisticsNetworks.initial_parameters(p, hidden, generator=g)
-    a = torch.randn(n, k, p, generator=g, dtype=dtype)
-    b = 0.5 * a + torch.randn(n, k, p, generator=g, dtype=dtype)
-    perms = torch.stack([torch.randperm(k, generator=g) for _ in range(6)])
-    kw = dict(init=init, lr=lr, dtype=dtype)
-    return (StatisticsNetworks(n, p, hidden, **kw),
-            FusedStatisticsNetworks(n, p, hidden, native=native, **kw), a, b, perms)
-
-
 @in_level
 def test_in_level_the_vector_width():
     assert _native.vector_bytes() == VECTOR_BYTES[LEVEL]
@@ -78,7 +67,7 @@ def test_in_level_the_vector_width():
 @pytest.mark.parametrize("shape", SHAPES, ids=str)
 @in_level
 def test_in_level_gradients_equal_autograd(shape, dtype):
-    ref, nets, a, b, perms = _networks(shape, dtype)
+    ref, nets, a, b, perms = _networks(shape, dtype, n=3)
     # in the parameters
     mi = ref.estimate(a, b, perms[0])
     grads = torch.autograd.grad(mi.sum(), ref.params)
@@ -105,8 +94,8 @@ def test_in_level_gradients_equal_autograd(shape, dtype):
 @pytest.mark.parametrize("shape", SHAPES, ids=str)
 @in_level
 def test_in_level_training_follows_the_torch_step(shape, dtype):
-    _, nets, a, b, perms = _networks(shape, dtype)
-    _, torch_nets, _, _, _ = _networks(shape, dtype, native=False)
+    _, nets, a, b, perms = _networks(shape, dtype, n=3)
+    _, torch_nets, _, _, _ = _networks(shape, dtype, n=3, native=False)
     assert nets.native and not torch_nets.native
     # float32: a few steps only, before rounding differences grow through Adam
     tol = TOL[dtype] if dtype == torch.float64 else dict(atol=1e-5, rtol=1e-4)

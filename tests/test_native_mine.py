@@ -19,7 +19,7 @@ SHAPES = [(12, 7, (6, 4)), (64, 32, (32, 10)), (33, 20, (17, 3)), (40, 9, (70, 3
           (20, 128, (96, 10)), (115, 70, (23, 7))]
 
 
-def _networks(shape, dtype, n=4, seed=1, lr=1e-2):
+def _networks(shape, dtype, n=4, seed=1, lr=1e-2, native=True):
     k, p, hidden = shape
     g = torch.Generator().manual_seed(seed)
     init = StatisticsNetworks.initial_parameters(p, hidden, generator=g)
@@ -28,7 +28,7 @@ def _networks(shape, dtype, n=4, seed=1, lr=1e-2):
     perms = torch.stack([torch.randperm(k, generator=g) for _ in range(6)])
     kw = dict(init=init, lr=lr, dtype=dtype)
     return (StatisticsNetworks(n, p, hidden, **kw),
-            FusedStatisticsNetworks(n, p, hidden, native=True, **kw), a, b, perms)
+            FusedStatisticsNetworks(n, p, hidden, native=native, **kw), a, b, perms)
 
 
 def _flat_autograd_gradient(ref, a, b, perm):
