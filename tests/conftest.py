@@ -128,3 +128,19 @@ def prefit_gen(small_ae, digits):
 
     return UAEGenerator(small_ae, attack=fast_attack(max_iter=4), prefit=True, batch_size=32,
                         random_state=0).fit(digits[0][:600])
+
+
+@pytest.fixture
+def threads_per_batch(monkeypatch):
+    """Torch's thread count inside every ``MinMaxMINE.run`` (one call per batch), in order."""
+    from sk_uae.attacks import MinMaxMINE
+
+    seen = []
+    run = MinMaxMINE.run
+
+    def recording_run(self, *args, **kw):
+        seen.append(torch.get_num_threads())
+        return run(self, *args, **kw)
+
+    monkeypatch.setattr(MinMaxMINE, "run", recording_run)
+    return seen

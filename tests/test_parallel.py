@@ -8,7 +8,6 @@ from joblib import parallel_config
 from conftest import fast_attack
 from sk_uae import UAEAugmenter, UAEGenerator, UAESampler
 from sk_uae._base import _batch_aligned_chunks
-from sk_uae.attacks import MinMaxMINE
 from sk_uae.models import AutoencoderNet, DenseAutoencoder
 
 N_ROWS = 160
@@ -64,15 +63,8 @@ def test_n_jobs_2_equals_n_jobs_1(gen, rows, sequential):
     assert np.abs(sequential[0] - rows).max() > 1e-3  # the attack did move the rows
 
 
-def test_threads_backend_and_torch_threads(gen, rows, sequential, monkeypatch):
-    seen = []
-    run = MinMaxMINE.run
-
-    def recording_run(self, *args, **kw):
-        seen.append(torch.get_num_threads())
-        return run(self, *args, **kw)
-
-    monkeypatch.setattr(MinMaxMINE, "run", recording_run)
+def test_threads_backend_and_torch_threads(gen, rows, sequential, threads_per_batch):
+    seen = threads_per_batch
     before = torch.get_num_threads()
     torch.set_num_threads(2)
     try:

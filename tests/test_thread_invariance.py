@@ -108,15 +108,8 @@ def test_transform_identical_across_thread_counts(model, rows, threads):
     np.testing.assert_array_equal(aug.fit(rows).transform(rows), ref)
 
 
-def test_batches_run_on_one_torch_thread_side_by_side(model, rows, threads, monkeypatch):
-    seen = []
-    run = MinMaxMINE.run
-
-    def recording_run(self, *args, **kw):
-        seen.append(torch.get_num_threads())
-        return run(self, *args, **kw)
-
-    monkeypatch.setattr(MinMaxMINE, "run", recording_run)
+def test_batches_run_on_one_torch_thread_side_by_side(model, rows, threads, threads_per_batch):
+    seen = threads_per_batch
     threads(2)
     _generator(model, rows, "fused", batch_size=32).generate(rows)
     assert seen == [1] * (N_ROWS // 32)
