@@ -13,6 +13,7 @@ from ._base import SHARED_DOCS
 from ._generator import _BaseAugment
 from .utils import seed_from_random_state
 from .utils._docstring import X_ROWS_DOC, fill_doc
+from .utils._torch import one_torch_thread
 
 RETRAIN_MODES = ("scratch", "continue")
 
@@ -141,7 +142,8 @@ class UAEAugmenter(MetaEstimatorMixin, ClassNamePrefixFeaturesOutMixin, Transfor
             final = self._fit_estimator(X_all, y_all, seed + 1)
         else:
             final = gen.estimator_  # the first model trains on; generator_ shares it
-            final.partial_fit(X_all) if y_all is None else final.partial_fit(X_all, y_all)
+            with one_torch_thread():  # as every fit of the estimators (_fit_seeded)
+                final.partial_fit(X_all) if y_all is None else final.partial_fit(X_all, y_all)
         self._set_fitted(final, gen, idx, info, X_all)
         return self
 

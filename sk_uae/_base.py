@@ -225,14 +225,19 @@ class _BaseUAE(BaseEstimator):
 
 
 def _fit_seeded(est, X, y, seed):
-    """Fit ``est`` with torch seeded by ``seed``.
+    """Fit ``est`` with torch seeded by ``seed``, on one torch intra-op thread.
+
+    One thread: the fit's rounding is then the same whatever the thread
+    settings, and the small nets the estimators train gain nothing from
+    more threads on an idle machine but lose severalfold beside other work
+    (``docs/architecture.md``, "Threads").
 
     A module-level function of its arguments only, so that ``memory.cache``
     can key it on them. A cache hit returns a fresh unpickled copy (joblib
     loads the file anew every call), so retraining the result in place
     (``retrain="continue"``) never alters the cached model.
     """
-    with torch_seed(seed):
+    with torch_seed(seed), one_torch_thread():
         if y is None:
             est.fit(X)
         else:

@@ -26,11 +26,13 @@ Methods
 runs first.
 """
 
+import tempfile
 from dataclasses import dataclass
 from numbers import Integral, Real
 
 import numpy as np
 import torch
+from joblib import Memory
 from sklearn.base import clone
 from sklearn.utils._param_validation import (Interval, StrOptions, validate_parameter_constraints,
                                             validate_params)
@@ -365,34 +367,29 @@ def compare_augmentations(X_train, X_test, y_train=None, y_test=None, *, task="r
     if unknown:
         raise ValueError(f"unknown methods {sorted(unknown)}; expected a subset of {METHODS}.")
     base = make_model(task, model, X_train.shape[1], image_shape, epochs, seed)
+    # the augmented methods' first models are one fit (same net, rows and seed): made once
+    cache = tempfile.TemporaryDirectory(prefix="sk_uae-first-fit-")
     run = {"X_train": X_train, "y_train": y_train, "ratio": ratio, "retrain": retrain,
-           "batch_size": batch_size, "device": device, "seed": seed, "constraints": constraints}
+           "batch_size": batch_size, "device": device, "seed": seed, "constraints": constraints,
+           "memory": Memory(cache.name, verbose=0)}
     order = sorted(methods, key=lambda m: m != "uae")  # matched baselines need the UAEs
     if any(m in ("noise", "pgd") for m in order) and "uae" not in order:
         order = ["uae"] + order
     done = dict(done or {})
-    uae = None
-    for method in order:
-        if method not in done or (method in methods and done[method]["score"] is None):
-            if method == "none":
-                est = clone(base).set_params(max_epochs=_none_epochs(
-                    base, len(X_train), epochs, ratio, retrain))
-                aug = UAEAugmenter(est, ratio=0.0, random_state=seed).fit(X_train, y_train)
-            elif method == "uae":
-                aug = _augment(clone(base), attack or MinMaxMINE(), verbose=verbose, **run)
-            elif method == "duplicate":  # needs no UAEs to match
-                aug = _augment(clone(base), Duplicate(), **run)
-            else:
-                # matched in the units the UAE attack measures eps in
-                aug = _augment(clone(base), baseline_attack(
-                    method, uae["distortion_linf_units_mean"],
-                    eps_scale=uae["eps_scale"]), **run)
-            done[method] = _record(method, aug, _METRICS[task], X_train, y_train, X_test, y_test,
-                                   scored=method in methods)
-            if on_result is not None:
-                on_result(method, done[method])
-        if method == "uae":
-            uae = done[method]["uae"]
+    try:
+        uae = None
+        for method in order:
+            if method not in done or (method in methods and done[method]["score"] is None):
+                aug = _fit_method(method, base, run, epochs=epochs, attack=attack, uae=uae,
+                                  verbose=verbose)
+                done[method] = _record(method, aug, _METRICS[task], X_train, y_train, X_test,
+                                       y_test, scored=method in methods)
+                if on_result is not None:
+                    on_result(method, done[method])
+            if method == "uae":
+                uae = done[method]["uae"]
+    finally:
+        cache.cleanup()
     scored = [m for m in order if m in methods]
     examples = done["uae"]["examples"] if "uae" in done else None
     return {"scores": {m: done[m]["score"] for m in scored},
@@ -403,11 +400,27 @@ def compare_augmentations(X_train, X_test, y_train=None, y_test=None, *, task="r
                 k: np.asarray(v, dtype=np.float32) for k, v in examples.items()}}
 
 
+def _fit_method(method, base, run, *, epochs, attack, uae, verbose):
+    """The fitted ``UAEAugmenter`` of one method; ``uae``: the UAEs' record, for matching."""
+    if method == "none":
+        est = clone(base).set_params(max_epochs=_none_epochs(
+            base, len(run["X_train"]), epochs, run["ratio"], run["retrain"]))
+        return UAEAugmenter(est, ratio=0.0, random_state=run["seed"]).fit(
+            run["X_train"], run["y_train"])
+    if method == "uae":
+        return _augment(clone(base), attack or MinMaxMINE(), verbose=verbose, **run)
+    if method == "duplicate":  # needs no UAEs to match
+        return _augment(clone(base), Duplicate(), **run)
+    # matched in the units the UAE attack measures eps in
+    return _augment(clone(base), baseline_attack(
+        method, uae["distortion_linf_units_mean"], eps_scale=uae["eps_scale"]), **run)
+
+
 def _augment(est, attack, *, X_train, y_train, ratio, retrain, batch_size, device, seed,
-             constraints, verbose=0):
+             constraints, memory, verbose=0):
     return UAEAugmenter(est, attack, ratio=ratio, retrain=retrain, batch_size=batch_size,
                         device=device, random_state=seed, verbose=verbose,
-                        constraints=constraints).fit(X_train, y_train)
+                        constraints=constraints, memory=memory).fit(X_train, y_train)
 
 
 def _record(method, aug, metric, X_train, y_train, X_test, y_test, scored):

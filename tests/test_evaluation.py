@@ -58,3 +58,23 @@ def test_none_gets_the_steps_not_the_rows_when_batches_are_partial():
                                 task="reconstruction", model="dense", epochs=20, seed=0)
     assert res["steps"] == {"none": 140, "duplicate": 140}
     assert res["samples_seen"]["none"] < res["samples_seen"]["duplicate"]
+
+
+def test_the_augmented_methods_share_one_first_fit(monkeypatch):
+    """The first model of uae, duplicate, noise and pgd is one fit: 6 fits, not 9."""
+    from sk_uae.models import AutoencoderNet
+
+    fits = []
+    fit = AutoencoderNet.fit
+
+    def counted(self, X, y=None, **kwargs):
+        fits.append(len(X))
+        return fit(self, X, y, **kwargs)
+
+    monkeypatch.setattr(AutoencoderNet, "fit", counted)
+    X = load_digits_images()[0]
+    res = compare_augmentations(X[:200], X[200:260], task="reconstruction", model="dense",
+                                epochs=2, attack=MinMaxMINE(max_iter=2, n_mine_steps=2), seed=0)
+    assert set(res["scores"]) == set(METHODS)
+    # one first model on the 200 rows; five final models (none on 200, four on 200 + 200 UAEs)
+    assert sorted(fits) == [200, 200] + [400] * 4

@@ -128,3 +128,28 @@ def test_batch_workers():
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(saved)
+
+
+def _conv_augmenter():
+    from sk_uae.models import ConvAutoencoder
+
+    net = AutoencoderNet(ConvAutoencoder, max_epochs=3,
+                         lr=1e-2, random_state=0)
+    return UAEAugmenter(net, attack=MinMaxMINE(eps=0.2, max_iter=2), ratio=0.25,
+                        random_state=0)
+
+
+def test_fits_identical_for_any_thread_count(digits, threads):
+    # a convolutional net trained on torch's two threads rounds differently from one
+    # thread (about 1e-7 after 3 epochs); the estimators' fits run on one
+    X = digits[0][:300]
+    fitted = []
+    for n in (1, 2, 4):
+        threads(n)
+        aug = _conv_augmenter().fit(X)
+        fitted.append([p.detach().numpy().copy()
+                       for p in aug.estimator_.module_.parameters()])
+        assert torch.get_num_threads() == n  # restored after the fit
+    for other in fitted[1:]:
+        for a, b in zip(fitted[0], other):
+            np.testing.assert_array_equal(a, b)
