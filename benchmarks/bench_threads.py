@@ -73,8 +73,9 @@ def main():
         try:
             if procs:
                 time.sleep(2)
-            for setting in args.settings.split(","):
-                for _ in range(args.repeats):
+            # settings interleaved, so that a change of the machine's load hits each alike
+            for _ in range(args.repeats):
+                for setting in args.settings.split(","):
                     loadavg = os.getloadavg()[0]
                     seconds = time_cli(setting, args.cli_args)
                     print(f"{args.label:8s} {load:5s} {setting:8s} {seconds:7.1f} s "
