@@ -38,6 +38,7 @@ import torch
 import torch.nn.functional as F
 
 from . import _native
+from ._base import MINENetworks
 from ._networks import StatisticsNetworks, _check_front, fused_adam_ascent_
 
 # working set of one group of networks in train(), and the largest group: the
@@ -46,7 +47,7 @@ _GROUP_BYTES = 32 << 20
 _MAX_GROUP = 256
 
 
-class FusedStatisticsNetworks:
+class FusedStatisticsNetworks(MINENetworks):
     """``B`` MINE statistics networks, trained with hand-written gradients.
 
     A drop-in for :class:`StatisticsNetworks` (same parameters, same
@@ -400,23 +401,6 @@ class FusedStatisticsNetworks:
             return mi, torch.bmm(g_both[:, 1].transpose(1, 2), pb_t)
 
     # ---------------------------------------------------------------- training
-    def step(self, a, b, perm):
-        """One Adam ascent step of every network on its own pairs.
-
-        Parameters
-        ----------
-        a, b : torch.Tensor of shape (B, K, p)
-            The ``x`` side and the ``x'`` side of the pairs (constants).
-        perm : torch.LongTensor of shape (K,)
-            The shuffle of the pair index that forms the marginal samples.
-
-        Returns
-        -------
-        torch.Tensor of shape (B,)
-            The bound before the step.
-        """
-        return self.train(a, b, [perm])
-
     def train(self, a, b, perms):
         """``len(perms)`` Adam ascent steps of every network on its own pairs.
 

@@ -5,6 +5,8 @@ import math
 import torch
 import torch.nn.functional as F
 
+from ._base import MINENetworks
+
 
 def dv_lower_bound(t_joint, t_marginal):
     """Donsker-Varadhan bound from statistics on joint and marginal pairs.
@@ -24,7 +26,7 @@ def dv_lower_bound(t_joint, t_marginal):
     return t_joint.mean(-1) - (torch.logsumexp(t_marginal, -1) - math.log(k))
 
 
-class StatisticsNetworks:
+class StatisticsNetworks(MINENetworks):
     """``B`` independent MINE statistics networks trained as one tensor.
 
     Each network follows the reference architecture: per branch (one for the
@@ -69,6 +71,8 @@ class StatisticsNetworks:
         1, with bias) and flattened. The ``B`` networks' convolutions run
         as one grouped convolution. ``None``: dense layers only.
     """
+
+    differentiable = True  # estimate() is an autograd graph of the parameters and the pairs
 
     def __init__(
         self,
@@ -283,7 +287,52 @@ class StatisticsNetworks:
         """
         return dv_lower_bound(*self.statistics(a, b, perm))
 
+    def estimate_and_grad(self, a, b, perm):
+        """The bound and its gradient with respect to the ``x'`` side of the pairs.
+
+        Autograd through :meth:`estimate`, with ``a`` and ``b`` as leaves.
+
+        Parameters
+        ----------
+        a, b : torch.Tensor of shape (B, K, p)
+            The ``x`` side and the ``x'`` side of the pairs.
+        perm : torch.LongTensor of shape (K,)
+            The shuffle of the pair index that forms the marginal samples.
+
+        Returns
+        -------
+        mi : torch.Tensor of shape (B,)
+            The bound (detached).
+        grad_b : torch.Tensor of shape (B, K, p)
+            ``d mi / d b`` of every network (each depends on its own row only).
+        """
+        with torch.enable_grad():
+            b = b.detach().requires_grad_(True)
+            mi = self.estimate(a.detach(), b, perm)
+            (grad_b,) = torch.autograd.grad(mi.sum(), b)
+        return mi.detach(), grad_b
+
     # ---------------------------------------------------------------- training
+    def train(self, a, b, perms):
+        """``len(perms)`` calls of :meth:`step`, one per shuffle.
+
+        Parameters
+        ----------
+        a, b : torch.Tensor of shape (B, K, p)
+            The ``x`` side and the ``x'`` side of the pairs (constants).
+        perms : sequence of torch.LongTensor of shape (K,)
+            The shuffle of each step (a list, or a tensor of shape (S, K)).
+
+        Returns
+        -------
+        torch.Tensor of shape (B,) or None
+            The bound before the last step (``None`` without steps).
+        """
+        mi = None
+        for perm in perms:
+            mi = self.step(a, b, perm)
+        return mi
+
     def step(self, a, b, perm):
         """One Adam ascent step of every network on its own pairs.
 
