@@ -8,9 +8,8 @@ from torch import nn
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from .._nn.features import first_layer, first_layer_features
-from ..mine import (FeaturePairs, FusedStatisticsNetworks, RandomProjectionPairs,
-                    StatisticsNetworks)
-from ..mine._fused import BACKENDS, resolve_backend
+from ..mine import FeaturePairs, RandomProjectionPairs, StatisticsNetworks
+from ..mine._engines import ENGINE_NAMES, MINEOptions, make_networks, resolve_engine
 from ..utils import resolve_device
 from ..utils._docstring import fill_doc
 from ._base import (ATTACK_NOTE, CLIP_VALUES_DOC, EPS_SCALE_CONSTRAINT, EPS_SCALE_DOC,
@@ -278,9 +277,9 @@ def minmax_mine(
     """
     n, d = x.shape
     dev, dtype = x.device, x.dtype
-    if mine_backend not in BACKENDS:
-        raise ValueError(f"mine_backend={mine_backend!r} is not known; expected one of "
-                         f"{sorted(BACKENDS)}.")
+    mine = MINEOptions(backend=mine_backend, n_steps=n_mine_steps, lr=mine_lr,
+                       hidden_sizes=mine_hidden_sizes, ma_rate=mine_ma_rate, n_pairs=n_pairs,
+                       pair_dim=pair_dim)
     if conv_front is not None and feature_fn is None:
         raise ValueError("conv_front needs pairs from first-layer maps (feature_fn); "
                          "random projections are not maps.")
@@ -296,14 +295,11 @@ def minmax_mine(
     front = None
     if conv_front is not None:
         front = (int(conv_front[0]), int(conv_front[1]), conv_map_shape(p, image_shape))
-    theta0, perms = rnd.mine_draws(p, k, mine_hidden_sizes, max_iter + 1, n_mine_steps,
+    theta0, perms = rnd.mine_draws(p, k, mine.hidden_sizes, max_iter + 1, mine.n_steps,
                                    conv_front=front)
     perms = perms.to(dev)
-    engine = resolve_backend(mine_backend, dev, dtype, mine_hidden_sizes, front, mine_ma_rate)
-    networks, options = BACKENDS[engine]
-    fused = networks is FusedStatisticsNetworks
-    nets = networks(n, p, mine_hidden_sizes, init=theta0, lr=mine_lr, ma_rate=mine_ma_rate,
-                    device=dev, dtype=dtype, conv_front=front, **options)
+    nets = make_networks(mine, n, p, init=theta0, device=dev, dtype=dtype, conv_front=front)
+    fused = not nets.differentiable
 
     ctx = objective.prepare(x, y)
     s = float(objective.mi_sign)
@@ -593,7 +589,7 @@ class MinMaxMINE(_GoalMixin, _ObjectiveMixin, _BoxAttack):
         "init": [StrOptions({"zeros", "uniform", "glorot"})],
         **OBJECTIVE_CONSTRAINTS,
         "const_search_steps": [Interval(Integral, 0, None, closed="left")],
-        "mine_backend": [StrOptions(set(BACKENDS))],  # "auto" and the three engines
+        "mine_backend": [StrOptions(set(ENGINE_NAMES))],  # "auto" and the three engines
     }
 
     def __init__(
@@ -719,9 +715,9 @@ class MinMaxMINE(_GoalMixin, _ObjectiveMixin, _BoxAttack):
         """
         module = model if isinstance(model, nn.Module) else getattr(model, "module_", None)
         _, conv_front = self._pairs_for(module)
-        return resolve_backend(self.mine_backend, resolve_device(device), torch.float32,
-                               tuple(int(h) for h in self.mine_hidden_sizes), conv_front,
-                               self.mine_ma_rate)
+        return resolve_engine(self.mine_backend, resolve_device(device), torch.float32,
+                              tuple(int(h) for h in self.mine_hidden_sizes), conv_front,
+                              self.mine_ma_rate)
 
     def _prepare_run(self, device, model):
         self.mine_backend_ = self.engine_for(device, model)

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from ..utils import resolve_device
-from ._fused import BACKENDS, resolve_backend
+from ._engines import MINEOptions, make_networks
 from ._networks import StatisticsNetworks
 from ._pairs import RandomProjectionPairs
 
@@ -70,11 +70,8 @@ def estimate_mi(
     ndarray of shape (n_samples,)
     """
     device = resolve_device(device)
-    if backend not in BACKENDS:
-        raise ValueError(f"backend={backend!r} is not known; expected one of "
-                         f"{sorted(BACKENDS)}.")
-    engine = resolve_backend(backend, device, torch.float32, hidden_sizes)
-    networks, options = BACKENDS[engine]
+    options = MINEOptions(backend=backend, n_steps=n_steps, lr=lr, hidden_sizes=hidden_sizes,
+                          n_pairs=n_pairs, pair_dim=pair_dim)
     if isinstance(batch_size, bool) or not isinstance(batch_size, Integral) or batch_size < 1:
         raise ValueError(f"batch_size must be an int >= 1; got {batch_size!r}.")
     X = torch.as_tensor(np.asarray(X, dtype=np.float32))
@@ -92,12 +89,7 @@ def estimate_mi(
         perms = [torch.randperm(n_pairs, generator=g).to(device) for _ in range(n_steps + 1)]
         a = pairs(X[start : start + batch_size].to(device))
         b = pairs(X_other[start : start + batch_size].to(device))
-        nets = networks(a.shape[0], pair_dim, hidden_sizes, init=init, lr=lr, device=device,
-                        **options)
-        if engine != "autograd":
-            nets.train(a, b, perms[:-1])
-        else:
-            for perm in perms[:-1]:
-                nets.step(a, b, perm)
+        nets = make_networks(options, a.shape[0], pair_dim, init=init, device=device)
+        nets.train(a, b, perms[:-1])
         out.append(nets.estimate(a, b, perms[-1]).cpu())
     return torch.cat(out).numpy()

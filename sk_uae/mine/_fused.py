@@ -149,8 +149,8 @@ class FusedStatisticsNetworks(MINENetworks):
 
     def _native_applies(self):
         w = self.theta[0]
-        return native_applies(w.device, w.dtype, self.hidden_sizes, self.conv_front,
-                              self.ma_rate)
+        return _native.applies(w.device, w.dtype, self.hidden_sizes, self.conv_front,
+                               self.ma_rate)
 
     @property
     def params(self):
@@ -492,75 +492,3 @@ def _stack(a, b):
     """Both sides' pairs as one batch (2B, K, p), the two of a network side by side."""
     return torch.stack([a, b], 1).view(-1, *a.shape[1:])
 
-
-# how each ``mine_backend`` name builds its networks: (class, keyword arguments);
-# "auto" and "native" both run the compiled step where it applies
-BACKENDS = {"auto": (FusedStatisticsNetworks, {"native": None}),
-            "native": (FusedStatisticsNetworks, {"native": None}),
-            "fused": (FusedStatisticsNetworks, {"native": False}),
-            "autograd": (StatisticsNetworks, {})}
-
-
-def native_applies(device="cpu", dtype=torch.float32, hidden_sizes=(32, 10), conv_front=None,
-                   ma_rate=None):
-    """Whether the compiled MINE step can run for these networks on this machine.
-
-    It needs CPU tensors of float32 or float64, two dense layers per branch,
-    no conv front, no moving-average correction (``ma_rate=None``) and the
-    library of :func:`sk_uae.mine._native.library` (a C++ compiler, and
-    ``SK_UAE_NATIVE`` not ``0``).
-
-    Parameters
-    ----------
-    device : str or torch.device, default="cpu"
-        Device of the networks' tensors.
-    dtype : torch.dtype, default=torch.float32
-        Their floating-point type.
-    hidden_sizes : tuple of int, default=(32, 10)
-        Dense widths of each branch.
-    conv_front : tuple or None, default=None
-        The conv front, if any (only whether it is ``None`` matters).
-    ma_rate : float or None, default=None
-        The moving-average rate, if any.
-
-    Returns
-    -------
-    bool
-    """
-    return (torch.device(device).type == "cpu" and dtype in (torch.float32, torch.float64)
-            and len(tuple(hidden_sizes)) == 2 and conv_front is None and ma_rate is None
-            and _native.library() is not None)
-
-
-def resolve_backend(name, device="cpu", dtype=torch.float32, hidden_sizes=(32, 10),
-                    conv_front=None, ma_rate=None):
-    """The engine that a ``mine_backend`` name runs: ``"native"``, ``"fused"`` or ``"autograd"``.
-
-    ``"auto"`` and ``"native"`` give ``"native"`` where the compiled step
-    can run (:func:`native_applies`) and ``"fused"`` elsewhere, except that
-    ``"auto"`` gives ``"fused"`` on a machine other than x86-64 (aarch64:
-    the compiled step is untimed and untested there); ``"fused"``
-    and ``"autograd"`` are themselves. The engines agree to float rounding,
-    which in float32 can change single examples, so this is what a result
-    should be recorded with.
-
-    Parameters
-    ----------
-    name : {"auto", "native", "fused", "autograd"}
-        The requested engine.
-    device, dtype, hidden_sizes, conv_front, ma_rate
-        The networks' settings, as in :func:`native_applies`.
-
-    Returns
-    -------
-    str
-    """
-    if name not in BACKENDS:
-        raise ValueError(f"mine_backend={name!r} is not known; expected one of "
-                         f"{sorted(BACKENDS)}.")
-    if name == "auto" and not _native.preferred():
-        return "fused"
-    if name in ("auto", "native"):
-        applies = native_applies(device, dtype, hidden_sizes, conv_front, ma_rate)
-        return "native" if applies else "fused"
-    return name
