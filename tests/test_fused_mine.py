@@ -271,16 +271,16 @@ def test_unknown_backend_is_named():
     with pytest.raises(ValueError, match="mine_backend"):
         minmax_mine(x, objective, mine_backend="jax")
     with pytest.raises(ValueError, match="backend"):
-        estimate_mi(np.zeros((2, 3)), np.zeros((2, 3)), backend="jax")
+        estimate_mi(np.zeros((2, 3)), np.zeros((2, 3)), mine_backend="jax")
 
 
 def test_estimate_mi_backends_agree(rng):
     X = rng.rand(20, 30)
     Y = X + 0.05 * rng.randn(*X.shape)
-    kw = dict(n_steps=40, n_pairs=16, pair_dim=8, hidden_sizes=(16, 4), batch_size=7)
-    want = estimate_mi(X, Y, backend="autograd", **kw)
+    kw = dict(n_mine_steps=40, n_pairs=16, pair_dim=8, mine_hidden_sizes=(16, 4), batch_size=7)
+    want = estimate_mi(X, Y, mine_backend="autograd", **kw)
     for backend in ("fused", "native"):
-        np.testing.assert_allclose(estimate_mi(X, Y, backend=backend, **kw), want, atol=1e-4)
+        np.testing.assert_allclose(estimate_mi(X, Y, mine_backend=backend, **kw), want, atol=1e-4)
 
 
 @pytest.mark.parametrize("pairs_kind", ["projection", "features"])
