@@ -73,10 +73,8 @@ class MINENetworks(ABC):
 
         Parameters
         ----------
-        a, b : torch.Tensor of shape (B, K, p)
-            The ``x`` side and the ``x'`` side of the pairs.
-        perm : torch.LongTensor of shape (K,)
-            The shuffle of the pair index that forms the marginal samples.
+        a, b, perm
+            As :meth:`estimate`.
 
         Returns
         -------
@@ -87,14 +85,12 @@ class MINENetworks(ABC):
         """
 
     def step(self, a, b, perm):
-        """One Adam ascent step of every network on its own pairs.
+        """One Adam ascent step of every network on its own pairs: :meth:`train` with one shuffle.
 
         Parameters
         ----------
-        a, b : torch.Tensor of shape (B, K, p)
-            The ``x`` side and the ``x'`` side of the pairs (constants).
-        perm : torch.LongTensor of shape (K,)
-            The shuffle of the pair index that forms the marginal samples.
+        a, b, perm
+            As :meth:`estimate` (the pairs are constants).
 
         Returns
         -------

@@ -50,16 +50,8 @@ def resolve_engine(name, device="cpu", dtype=torch.float32, hidden_sizes=(32, 10
     ----------
     name : {"auto", "native", "fused", "autograd"}
         The requested engine.
-    device : str or torch.device, default="cpu"
-        Device of the networks' tensors.
-    dtype : torch.dtype, default=torch.float32
-        Their floating-point type.
-    hidden_sizes : tuple of int, default=(32, 10)
-        Dense widths of each branch.
-    conv_front : tuple or None, default=None
-        The conv front, if any (only whether it is ``None`` matters).
-    ma_rate : float or None, default=None
-        The moving-average rate, if any.
+    device, dtype, hidden_sizes, conv_front, ma_rate
+        The networks' settings, as in :func:`sk_uae.mine._native.applies`.
 
     Returns
     -------
@@ -121,12 +113,9 @@ class MINEOptions:
 
         Parameters
         ----------
-        device : str or torch.device, default="cpu"
-            Device of the networks' tensors.
-        dtype : torch.dtype, default=torch.float32
-            Their floating-point type.
-        conv_front : tuple or None, default=None
-            The networks' conv front, if any.
+        device, dtype, conv_front
+            The networks' settings besides the options, as in
+            :func:`resolve_engine`.
 
         Returns
         -------

@@ -50,10 +50,11 @@ _MAX_GROUP = 256
 class FusedStatisticsNetworks(MINENetworks):
     """``B`` MINE statistics networks, trained with hand-written gradients.
 
-    A drop-in for :class:`StatisticsNetworks` (same parameters, same
-    results up to float rounding), several times faster on CPUs. The
-    gradient with respect to the ``x'`` side of the pairs, which the attack
-    needs, comes from :meth:`estimate_and_grad`.
+    A drop-in for :class:`StatisticsNetworks` (same parameters, the same
+    interface, :class:`~sk_uae.mine._base.MINENetworks`, same results up to
+    float rounding), several times faster on CPUs. The gradient with respect
+    to the ``x'`` side of the pairs, which the attack needs, comes from
+    :meth:`estimate_and_grad` in closed form.
 
     Parameters
     ----------
@@ -349,38 +350,10 @@ class FusedStatisticsNetworks(MINENetworks):
 
     # ---------------------------------------------------------------- estimates
     def estimate(self, a, b, perm):
-        """Donsker-Varadhan estimate per network, shape (B,).
-
-        Parameters
-        ----------
-        a, b : torch.Tensor of shape (B, K, p)
-            The ``x`` side and the ``x'`` side of the pairs.
-        perm : torch.LongTensor of shape (K,)
-            The shuffle of the pair index that forms the marginal samples.
-
-        Returns
-        -------
-        torch.Tensor of shape (B,)
-        """
         with torch.no_grad():
             return self._forward(self.theta, _stack(a, b), perm)[0]
 
     def estimate_and_grad(self, a, b, perm):
-        """The bound and its gradient with respect to the ``x'`` side of the pairs.
-
-        Parameters
-        ----------
-        a, b : torch.Tensor of shape (B, K, p)
-            The ``x`` side and the ``x'`` side of the pairs.
-        perm : torch.LongTensor of shape (K,)
-            The shuffle of the pair index that forms the marginal samples.
-
-        Returns
-        -------
-        mi : torch.Tensor of shape (B,)
-        grad_b : torch.Tensor of shape (B, K, p)
-            ``d mi / d b`` of every network (each depends on its own row only).
-        """
         with torch.no_grad():
             if self.native:
                 return _native.bounds_and_grads(self._both(a, b), self.theta, perm,
@@ -410,10 +383,8 @@ class FusedStatisticsNetworks(MINENetworks):
 
         Parameters
         ----------
-        a, b : torch.Tensor of shape (B, K, p)
-            The ``x`` side and the ``x'`` side of the pairs (constants).
-        perms : sequence of torch.LongTensor of shape (K,)
-            The shuffle of each step.
+        a, b, perms
+            As :meth:`MINENetworks.train`.
 
         Returns
         -------

@@ -32,7 +32,9 @@ class StatisticsNetworks(MINENetworks):
     Each network follows the reference architecture: per branch (one for the
     ``x`` side, one for the ``x'`` side) dense layers of ``hidden_sizes``
     without activation in between, the two branches summed, a ReLU, and a
-    dense output unit without bias.
+    dense output unit without bias. The methods of the interface
+    (:class:`~sk_uae.mine._base.MINENetworks`) are autograd's: the bound of
+    :meth:`estimate` is a graph of the parameters and of the pairs.
 
     Parameters
     ----------
@@ -245,10 +247,8 @@ class StatisticsNetworks(MINENetworks):
 
         Parameters
         ----------
-        a, b : torch.Tensor of shape (B, K, p)
-            The ``x`` side and the ``x'`` side of the pairs.
-        perm : torch.LongTensor of shape (K,)
-            The shuffle of the pair index that forms the marginal samples.
+        a, b, perm
+            The pairs and the shuffle, as in :meth:`MINENetworks.estimate`.
         params : list of torch.Tensor, optional
             Batched network parameters (leading dimension ``B``) to use
             instead of the current ones.
@@ -269,43 +269,9 @@ class StatisticsNetworks(MINENetworks):
         return t_joint, t_marg
 
     def estimate(self, a, b, perm):
-        """Donsker-Varadhan estimate per network, shape (B,).
-
-        Differentiable with respect to ``b`` (the attack uses that gradient)
-        and to the parameters.
-
-        Parameters
-        ----------
-        a, b : torch.Tensor of shape (B, K, p)
-            The ``x`` side and the ``x'`` side of the pairs.
-        perm : torch.LongTensor of shape (K,)
-            The shuffle of the pair index that forms the marginal samples.
-
-        Returns
-        -------
-        torch.Tensor of shape (B,)
-        """
         return dv_lower_bound(*self.statistics(a, b, perm))
 
     def estimate_and_grad(self, a, b, perm):
-        """The bound and its gradient with respect to the ``x'`` side of the pairs.
-
-        Autograd through :meth:`estimate`, with ``a`` and ``b`` as leaves.
-
-        Parameters
-        ----------
-        a, b : torch.Tensor of shape (B, K, p)
-            The ``x`` side and the ``x'`` side of the pairs.
-        perm : torch.LongTensor of shape (K,)
-            The shuffle of the pair index that forms the marginal samples.
-
-        Returns
-        -------
-        mi : torch.Tensor of shape (B,)
-            The bound (detached).
-        grad_b : torch.Tensor of shape (B, K, p)
-            ``d mi / d b`` of every network (each depends on its own row only).
-        """
         with torch.enable_grad():
             b = b.detach().requires_grad_(True)
             mi = self.estimate(a.detach(), b, perm)
@@ -314,36 +280,18 @@ class StatisticsNetworks(MINENetworks):
 
     # ---------------------------------------------------------------- training
     def train(self, a, b, perms):
-        """``len(perms)`` calls of :meth:`step`, one per shuffle.
-
-        Parameters
-        ----------
-        a, b : torch.Tensor of shape (B, K, p)
-            The ``x`` side and the ``x'`` side of the pairs (constants).
-        perms : sequence of torch.LongTensor of shape (K,)
-            The shuffle of each step (a list, or a tensor of shape (S, K)).
-
-        Returns
-        -------
-        torch.Tensor of shape (B,) or None
-            The bound before the last step (``None`` without steps).
-        """
         mi = None
         for perm in perms:
             mi = self.step(a, b, perm)
         return mi
 
     def step(self, a, b, perm):
-        """One Adam ascent step of every network on its own pairs.
-
-        ``a`` and ``b`` are treated as constants.
+        """One Adam ascent step of every network on its own pairs, by autograd.
 
         Parameters
         ----------
-        a, b : torch.Tensor of shape (B, K, p)
-            The ``x`` side and the ``x'`` side of the pairs.
-        perm : torch.LongTensor of shape (K,)
-            The shuffle of the pair index that forms the marginal samples.
+        a, b, perm
+            As :meth:`MINENetworks.step` (the pairs are constants).
 
         Returns
         -------
