@@ -151,7 +151,7 @@ TORCH_CAPS = {
 
 def level_worker(level, repeats):
     """One level's timings, in this process (run by :func:`levels` with its environment)."""
-    from sk_uae.mine._fused import resolve_backend
+    from sk_uae.mine._engines import resolve_engine
 
     torch.set_num_threads(1)
     t0 = time.perf_counter()
@@ -159,7 +159,7 @@ def level_worker(level, repeats):
     out = {"level": level, "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
            "built": built, "build_or_load_seconds": time.perf_counter() - t0,
            "vector_bytes": _native.vector_bytes(),
-           "auto_engine": resolve_backend("auto"), "cases": []}
+           "auto_engine": resolve_engine("auto"), "cases": []}
     if not built:
         return out
     for sizes, batch, k, p, hidden in LEVEL_CASES:

@@ -157,7 +157,7 @@ def mine_similarity(X, X_adv, *, reduce="mean", random_state=0, **kwargs):
         Seeds the random projections, initial weights and shuffles of the
         estimator (keep it fixed across everything compared).
     **kwargs
-        Passed to :func:`~sk_uae.mine.estimate_mi` (``n_steps``, ``n_pairs``...).
+        Passed to :func:`~sk_uae.mine.estimate_mi` (``n_mine_steps``, ``n_pairs``...).
 
     Returns
     -------

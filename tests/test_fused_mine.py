@@ -10,7 +10,7 @@ from conftest import LinearAE
 from sk_uae.attacks import MarginObjective, ReconstructionObjective, minmax_mine
 from sk_uae.mine import (FeaturePairs, FusedStatisticsNetworks, RandomProjectionPairs,
                          StatisticsNetworks, estimate_mi)
-from sk_uae.mine import _fused
+from sk_uae.mine import _engines, _fused
 
 # float32 kernels round differently in the two implementations; float64 does not
 TOL = {torch.float32: dict(atol=2e-6, rtol=1e-5), torch.float64: dict(atol=1e-12, rtol=1e-10)}
@@ -271,16 +271,16 @@ def test_unknown_backend_is_named():
     with pytest.raises(ValueError, match="mine_backend"):
         minmax_mine(x, objective, mine_backend="jax")
     with pytest.raises(ValueError, match="backend"):
-        estimate_mi(np.zeros((2, 3)), np.zeros((2, 3)), backend="jax")
+        estimate_mi(np.zeros((2, 3)), np.zeros((2, 3)), mine_backend="jax")
 
 
 def test_estimate_mi_backends_agree(rng):
     X = rng.rand(20, 30)
     Y = X + 0.05 * rng.randn(*X.shape)
-    kw = dict(n_steps=40, n_pairs=16, pair_dim=8, hidden_sizes=(16, 4), batch_size=7)
-    want = estimate_mi(X, Y, backend="autograd", **kw)
+    kw = dict(n_mine_steps=40, n_pairs=16, pair_dim=8, mine_hidden_sizes=(16, 4), batch_size=7)
+    want = estimate_mi(X, Y, mine_backend="autograd", **kw)
     for backend in ("fused", "native"):
-        np.testing.assert_allclose(estimate_mi(X, Y, backend=backend, **kw), want, atol=1e-4)
+        np.testing.assert_allclose(estimate_mi(X, Y, mine_backend=backend, **kw), want, atol=1e-4)
 
 
 @pytest.mark.parametrize("pairs_kind", ["projection", "features"])
@@ -368,8 +368,8 @@ def test_the_default_engine_is_auto():
 ], ids=["cuda", "float16", "one-layer", "three-layers", "conv-front", "ma-rate"])
 @pytest.mark.parametrize("backend", ["auto", "native"])
 def test_where_the_compiled_step_cannot_run_the_engine_is_fused(settings, backend):
-    assert _fused.resolve_backend(backend, **settings) == "fused"
-    assert _fused.resolve_backend("autograd", **settings) == "autograd"
+    assert _engines.resolve_engine(backend, **settings) == "fused"
+    assert _engines.resolve_engine("autograd", **settings) == "autograd"
 
 
 def test_the_conv_front_of_a_conv_model_resolves_to_fused(monkeypatch):
@@ -391,7 +391,7 @@ def test_auto_runs_what_it_resolves_to():
     x, objective, _ = _attack_case("reconstruction")
     kw = dict(eps=0.3, max_iter=4, n_mine_steps=3, n_pairs=8, pair_dim=4,
               mine_hidden_sizes=(6, 3), mine_lr=1e-2, lr=0.05, seed=3)
-    engine = _fused.resolve_backend("auto", x.device, x.dtype, (6, 3))
+    engine = _engines.resolve_engine("auto", x.device, x.dtype, (6, 3))
     got = minmax_mine(x, objective, mine_backend="auto", **kw)
     want = minmax_mine(x, objective, mine_backend=engine, **kw)
     assert torch.equal(got.x_adv, want.x_adv) and torch.equal(got.mi, want.mi)

@@ -79,8 +79,8 @@ def test_similarity_refuses_ssim_options_without_image_shape(rng):
 
 def test_mine_similarity_ranks_small_noise_above_large_noise(rng):
     X = rng.rand(8, 64)
-    small = mine_similarity(X, X + 0.05 * rng.randn(*X.shape), n_steps=100)
-    large = mine_similarity(X, X + 1.0 * rng.randn(*X.shape), n_steps=100)
+    small = mine_similarity(X, X + 0.05 * rng.randn(*X.shape), n_mine_steps=100)
+    large = mine_similarity(X, X + 1.0 * rng.randn(*X.shape), n_mine_steps=100)
     assert small > large
 
 

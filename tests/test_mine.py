@@ -118,7 +118,8 @@ def test_estimate_mi_orders_similarity_and_is_batch_invariant(rng):
     X = rng.randn(24, 30).astype(np.float32)
     near = X + 0.05 * rng.randn(*X.shape).astype(np.float32)
     far = rng.randn(*X.shape).astype(np.float32)
-    kw = dict(n_steps=150, n_pairs=16, pair_dim=8, hidden_sizes=(16, 4), lr=3e-3, random_state=3)
+    kw = dict(n_mine_steps=150, n_pairs=16, pair_dim=8, mine_hidden_sizes=(16, 4), mine_lr=3e-3,
+              random_state=3)
     mi_near = estimate_mi(X, near, batch_size=24, **kw)
     mi_far = estimate_mi(X, far, batch_size=24, **kw)
     assert mi_near.mean() > mi_far.mean() + 0.5
@@ -132,7 +133,7 @@ def test_estimate_mi_and_mine_similarity_accept_device_auto(rng):
 
     X = rng.rand(6, 10).astype(np.float32)
     X_adv = X + 0.01
-    kw = dict(n_steps=3, n_pairs=4, pair_dim=3, hidden_sizes=(4, 2), random_state=0)
+    kw = dict(n_mine_steps=3, n_pairs=4, pair_dim=3, mine_hidden_sizes=(4, 2), random_state=0)
     # "auto" used to reach torch.device("auto") and fail there
     ref = estimate_mi(X, X_adv, device="cpu", **kw)
     np.testing.assert_allclose(estimate_mi(X, X_adv, device="auto", **kw), ref, atol=1e-5)

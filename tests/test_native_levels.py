@@ -17,7 +17,7 @@ import pytest
 import torch
 
 from sk_uae.mine import FusedStatisticsNetworks, _native
-from sk_uae.mine._fused import resolve_backend
+from sk_uae.mine._engines import resolve_engine
 from test_native_mine import _flat_autograd_gradient, _networks
 
 TOL = {torch.float32: dict(atol=2e-6, rtol=1e-5), torch.float64: dict(atol=1e-12, rtol=1e-10)}
@@ -107,7 +107,7 @@ def test_an_unknown_level_warns_and_runs_the_torch_step(monkeypatch, tmp_path, v
     with pytest.warns(RuntimeWarning, match="SK_UAE_NATIVE_MARCH=.*torch step"):
         assert _native.library() is None
     assert FusedStatisticsNetworks(2, 3, (4, 2)).native is False
-    assert resolve_backend("auto") == "fused"
+    assert resolve_engine("auto") == "fused"
     assert list(tmp_path.iterdir()) == []  # nothing built
 
 
@@ -138,8 +138,8 @@ def test_the_level_is_part_of_the_cache_key(monkeypatch, tmp_path):
 @needs_native
 def test_auto_keeps_the_torch_step_off_x86_64(monkeypatch):
     monkeypatch.setattr(platform, "machine", lambda: "aarch64")
-    assert resolve_backend("auto") == "fused"
-    assert resolve_backend("native") == "native"  # asked for: built and run
+    assert resolve_engine("auto") == "fused"
+    assert resolve_engine("native") == "native"  # asked for: built and run
     assert FusedStatisticsNetworks(2, 3, (4, 2)).native is False
     assert FusedStatisticsNetworks(2, 3, (4, 2), native=True).native is True
 

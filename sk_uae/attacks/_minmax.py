@@ -1,6 +1,7 @@
 """The MinMax MINE attack: a pure-torch engine and its parameter object."""
 
 import math
+from dataclasses import dataclass, field, replace
 from numbers import Integral, Real
 
 import torch
@@ -8,9 +9,8 @@ from torch import nn
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from .._nn.features import first_layer, first_layer_features
-from ..mine import (FeaturePairs, FusedStatisticsNetworks, RandomProjectionPairs,
-                    StatisticsNetworks)
-from ..mine._fused import BACKENDS, resolve_backend
+from ..mine import FeaturePairs, RandomProjectionPairs, StatisticsNetworks
+from ..mine._engines import ENGINE_NAMES, MINEOptions, make_networks, resolve_engine
 from ..utils import resolve_device
 from ..utils._docstring import fill_doc
 from ._base import (ATTACK_NOTE, CLIP_VALUES_DOC, EPS_SCALE_CONSTRAINT, EPS_SCALE_DOC,
@@ -137,6 +137,220 @@ def conv_map_shape(pair_width, image_shape=None):
             f"got maps of {pair_width} values. Pass mine_conv_front=None."
         )
     return side, side
+
+
+@dataclass(frozen=True, eq=False)
+class MinMaxOptions:
+    """The settings of one MinMax MINE run, as :func:`minmax_mine` takes them.
+
+    What a run is given besides -- the rows, the objective, the labels, the
+    pair features, the callback and the feature constraints -- are its
+    inputs, not settings (:class:`_MinMaxRun`). The fields are the keywords
+    of :func:`minmax_mine` of the same names; ``mine`` holds its MINE
+    keywords (``mine_backend``, ``n_mine_steps``, ``mine_lr``, ...).
+
+    Parameters
+    ----------
+    eps : float or torch.Tensor of shape (d,), default=0.3
+        Half-width of the L-infinity box on ``delta``.
+    lr : float, default=0.01
+        Step size on ``delta``.
+    step : {"plain", "normalized"}, default="plain"
+        The move of ``delta`` (:func:`_step`).
+    max_iter : int, default=40
+        MinMax iterations ``T``.
+    initial_const : float or torch.Tensor of shape (B,), default=1e-3
+        Initial dual variable ``c_0``.
+    dual_step : float, default=0.1
+        ``beta`` of the dual update; 0 keeps ``c`` fixed.
+    clip_values : tuple (low, high) or None, default=(0.0, 1.0)
+        Valid input range of ``x'``.
+    init : {"zeros", "uniform", "glorot"}, default="zeros"
+        Start ``delta_0`` (:func:`initial_delta`).
+    seed : int, default=0
+        Seed of all random draws.
+    image_shape : tuple (C, H, W), optional
+        Image shape of the rows.
+    conv_front : tuple (filters, kernel), optional
+        A Conv2D front on each branch of the statistics networks.
+    mine : MINEOptions
+        The statistics networks, their pairs and their training.
+    """
+
+    eps: float | torch.Tensor = 0.3
+    lr: float = 0.01
+    step: str = "plain"
+    max_iter: int = 40
+    initial_const: float | torch.Tensor = 1e-3
+    dual_step: float = 0.1
+    clip_values: tuple | None = (0.0, 1.0)
+    init: str = "zeros"
+    seed: int = 0
+    image_shape: tuple | None = None
+    conv_front: tuple | None = None
+    mine: MINEOptions = field(default_factory=MINEOptions)
+
+
+class _MinMaxRun:
+    """One MinMax MINE run on a batch: its state, and the steps of :meth:`run`.
+
+    Every sample has its own perturbation ``delta``, its own dual variable
+    ``c`` and its own statistics network; all are updated together.
+
+    Parameters
+    ----------
+    x : torch.Tensor of shape (B, d)
+        Clean inputs.
+    objective : objective object
+        ``prepare``, ``loss`` and ``mi_sign`` (see :func:`minmax_mine`).
+    options : MinMaxOptions
+        The settings.
+    y, feature_fn, callback, constraints
+        As :func:`minmax_mine`.
+    """
+
+    def __init__(self, x, objective, options, *, y=None, feature_fn=None, callback=None,
+                 constraints=None):
+        if options.conv_front is not None and feature_fn is None:
+            raise ValueError("conv_front needs pairs from first-layer maps (feature_fn); "
+                             "random projections are not maps.")
+        self.x, self.objective, self.options = x, objective, options
+        self.callback, self.constraints = callback, constraints
+        self._init_mine(feature_fn)
+        self.ctx = objective.prepare(x, y)
+        self.s = float(objective.mi_sign)
+        n = x.shape[0]
+        self.c = torch.as_tensor(options.initial_const, device=x.device,
+                                 dtype=x.dtype).expand(n).clone()
+        delta = initial_delta(x, options.init, options.eps, options.seed, options.image_shape)
+        if constraints is not None:
+            delta = constraints.project_delta(delta, x)
+        self.delta = delta.requires_grad_(True)
+        self.best, self.fallback = BestKeeper(x), BestKeeper(x)
+        # the MI's gradient in delta: by autograd through the pairs and the bound
+        # where the engine keeps that graph (the reference), else written out
+        if self.nets.differentiable:
+            self._mine_phase, self._gradient = self._autograd_phase, self._autograd_gradient
+        else:
+            self._mine_phase, self._gradient = self._written_phase, self._written_gradient
+
+    def _init_mine(self, feature_fn):
+        """The pairs, the clean side ``fx`` of every pair, the networks and their shuffles."""
+        x, options, mine = self.x, self.options, self.options.mine
+        rnd = _Randomness(options.seed, x.shape[1], random_projection=feature_fn is None,
+                          n_pairs=mine.n_pairs, pair_dim=mine.pair_dim, dtype=x.dtype,
+                          device=x.device)
+        self.pairs = rnd.projection if feature_fn is None else FeaturePairs(feature_fn)
+        with torch.no_grad():
+            self.fx = self.pairs(x)
+        k, p = self.fx.shape[1], self.fx.shape[2]
+        front = None
+        if options.conv_front is not None:
+            filters, kernel = (int(v) for v in options.conv_front)
+            front = (filters, kernel, conv_map_shape(p, options.image_shape))
+        theta0, perms = rnd.mine_draws(p, k, mine.hidden_sizes, options.max_iter + 1,
+                                       mine.n_steps, conv_front=front)
+        self.perms = perms.to(x.device)  # (iteration, the training steps and the estimate, K)
+        self.nets = make_networks(mine, x.shape[0], p, init=theta0, device=x.device,
+                                  dtype=x.dtype, conv_front=front)
+
+    def run(self):
+        """The MinMax iterations ``t = 0 .. max_iter``.
+
+        Returns
+        -------
+        AttackResult
+            Per sample, the best iterate where one qualified, else the
+            iterate of smallest ``f`` (see :func:`minmax_mine`).
+        """
+        for t in range(self.options.max_iter + 1):
+            x_adv, f, mi = self._mine_phase(t)
+            self._record(t, x_adv, f, mi)
+            if t == self.options.max_iter:
+                break
+            grad = self._gradient(f, mi)
+            self._primal_step(grad)
+            self._dual_step(t, f)
+        return _best_or_fallback(self.best, self.fallback)
+
+    # ------------------------------------------ MINE phase: train, then evaluate
+    def _autograd_phase(self, t):
+        """Train the networks on the pairs of ``(x, x')``; ``x'``, ``f(x')`` and ``MI(x, x')``."""
+        x, options = self.x, self.options
+        with torch.enable_grad():
+            x_adv = clip(x + self.delta, options.clip_values)
+            fy = self.pairs(x_adv)
+            self.nets.train(self.fx, fy, self.perms[t, :-1])
+            f = self.objective.loss(x_adv, x, self.ctx)
+            mi = self.nets.estimate(self.fx, fy, self.perms[t, -1])
+        return x_adv, f, mi
+
+    def _written_phase(self, t):
+        """As :meth:`_autograd_phase`, keeping what :meth:`_written_gradient` needs."""
+        x, options = self.x, self.options
+        with torch.no_grad():
+            fy, self._pair_cache = self.pairs.forward_for_backward(
+                clip(x + self.delta, options.clip_values))
+        self.nets.train(self.fx, fy, self.perms[t, :-1])
+        with torch.enable_grad():  # autograd only through the model
+            x_adv = clip(x + self.delta, options.clip_values)
+            f = self.objective.loss(x_adv, x, self.ctx)
+        mi, self._grad_fy = self.nets.estimate_and_grad(self.fx, fy, self.perms[t, -1])
+        return x_adv, f, mi
+
+    # ------------------------------------------- the gradient of c * f + s * MI
+    def _autograd_gradient(self, f, mi):
+        """``d/d delta`` of ``sum(c * f + s * MI)``, all by autograd."""
+        with torch.enable_grad():
+            (grad,) = torch.autograd.grad((self.c * f + self.s * mi).sum(), self.delta)
+        return grad
+
+    def _written_gradient(self, f, mi):
+        """As :meth:`_autograd_gradient`: autograd through ``f``, the MI's term written out."""
+        clip_values = self.options.clip_values
+        with torch.enable_grad():
+            (grad,) = torch.autograd.grad((self.c * f).sum(), self.delta, allow_unused=True)
+            grad_mi = self.pairs.backward(self.s * self._grad_fy, self._pair_cache)
+            if clip_values is not None:  # the clamp's derivative, as autograd's
+                v = (self.x + self.delta).detach()
+                grad_mi = grad_mi * ((v >= clip_values[0]) & (v <= clip_values[1]))
+        return grad_mi if grad is None else grad + grad_mi
+
+    # ------------------------------------------------------------ the updates
+    def _record(self, t, x_adv, f, mi):
+        """Report an evaluation; from ``t = 1`` on, offer ``x'`` to the best and the fallback.
+
+        The start ``delta_0`` is not a candidate, so ``max_iter`` steps give
+        ``max_iter`` candidates.
+        """
+        with torch.no_grad():
+            f, mi, x_adv = f.detach(), mi.detach(), x_adv.detach()
+            if self.callback is not None:
+                self.callback(t, c=self.c, f=f, mi=mi)
+            if t > 0:
+                ok = f <= 0
+                if self.s > 0:
+                    ok &= mi > 0
+                self.best.offer(x_adv, ok, self.s * mi, mi=mi, loss=f)
+                self.fallback.offer(x_adv, torch.ones_like(ok), f, mi=mi, loss=f)
+
+    def _dual_step(self, t, f):
+        """``c <- max(0, (1 - beta * gamma_t) * c + beta * f)``, ``gamma_t = (t + 1) ** (-1/4)``."""
+        beta = self.options.dual_step
+        with torch.no_grad():
+            gamma = (t + 1) ** -0.25
+            self.c = torch.clamp((1 - beta * gamma) * self.c + beta * f.detach(), min=0)
+
+    def _primal_step(self, grad):
+        """A step of ``delta`` against ``grad``, projected onto the box and the constraints."""
+        options, constraints = self.options, self.constraints
+        eps = options.eps
+        with torch.no_grad():
+            move = _step(masked(grad, constraints), options.lr, eps, options.step)
+            delta = (self.delta - move).clamp_(-eps, eps)
+            if constraints is not None:
+                delta = constraints.project_delta(delta, self.x)
+        self.delta = delta.requires_grad_(True)
 
 
 def minmax_mine(
@@ -276,93 +490,15 @@ def minmax_mine(
     --------
     MinMaxMINE : The parameter object, with more details on the parameters.
     """
-    n, d = x.shape
-    dev, dtype = x.device, x.dtype
-    if mine_backend not in BACKENDS:
-        raise ValueError(f"mine_backend={mine_backend!r} is not known; expected one of "
-                         f"{sorted(BACKENDS)}.")
-    if conv_front is not None and feature_fn is None:
-        raise ValueError("conv_front needs pairs from first-layer maps (feature_fn); "
-                         "random projections are not maps.")
-    rnd = _Randomness(seed, d, random_projection=feature_fn is None, n_pairs=n_pairs,
-                      pair_dim=pair_dim, dtype=dtype, device=dev)
-    if feature_fn is None:
-        pairs = rnd.projection
-    else:
-        pairs = FeaturePairs(feature_fn)
-    with torch.no_grad():
-        fx = pairs(x)
-    k, p = fx.shape[1], fx.shape[2]
-    front = None
-    if conv_front is not None:
-        front = (int(conv_front[0]), int(conv_front[1]), conv_map_shape(p, image_shape))
-    theta0, perms = rnd.mine_draws(p, k, mine_hidden_sizes, max_iter + 1, n_mine_steps,
-                                   conv_front=front)
-    perms = perms.to(dev)
-    engine = resolve_backend(mine_backend, dev, dtype, mine_hidden_sizes, front, mine_ma_rate)
-    networks, options = BACKENDS[engine]
-    fused = networks is FusedStatisticsNetworks
-    nets = networks(n, p, mine_hidden_sizes, init=theta0, lr=mine_lr, ma_rate=mine_ma_rate,
-                    device=dev, dtype=dtype, conv_front=front, **options)
-
-    ctx = objective.prepare(x, y)
-    s = float(objective.mi_sign)
-    c = torch.as_tensor(initial_const, device=dev, dtype=dtype).expand(n).clone()
-    delta = initial_delta(x, init, eps, seed, image_shape)
-    if constraints is not None:
-        delta = constraints.project_delta(delta, x)
-    delta.requires_grad_(True)
-
-    best, fallback = BestKeeper(x), BestKeeper(x)
-    for t in range(max_iter + 1):
-        if fused:
-            # autograd only through the model: the pairs and the bound have
-            # written-out gradients
-            with torch.no_grad():
-                fy, pair_cache = pairs.forward_for_backward(clip(x + delta, clip_values))
-            nets.train(fx, fy, perms[t, :n_mine_steps])
-            with torch.enable_grad():
-                x_adv = clip(x + delta, clip_values)
-                f = objective.loss(x_adv, x, ctx)
-            mi, grad_fy = nets.estimate_and_grad(fx, fy, perms[t, -1])
-        else:
-            with torch.enable_grad():
-                x_adv = clip(x + delta, clip_values)
-                fy = pairs(x_adv)
-                for j in range(n_mine_steps):
-                    nets.step(fx, fy, perms[t, j])
-                f = objective.loss(x_adv, x, ctx)
-                mi = nets.estimate(fx, fy, perms[t, -1])
-        with torch.no_grad():
-            f_d, mi_d, xa = f.detach(), mi.detach(), x_adv.detach()
-            if callback is not None:
-                callback(t, c=c, f=f_d, mi=mi_d)
-            if t > 0:
-                ok = f_d <= 0
-                if s > 0:
-                    ok &= mi_d > 0
-                best.offer(xa, ok, s * mi_d, mi=mi_d, loss=f_d)
-                fallback.offer(xa, torch.ones_like(ok), f_d, mi=mi_d, loss=f_d)
-        if t == max_iter:
-            break
-        with torch.enable_grad():
-            if fused:
-                (grad,) = torch.autograd.grad((c * f).sum(), delta, allow_unused=True)
-                grad_mi = pairs.backward(s * grad_fy, pair_cache)
-                if clip_values is not None:  # the clamp's derivative, as autograd's
-                    v = (x + delta).detach()
-                    grad_mi = grad_mi * ((v >= clip_values[0]) & (v <= clip_values[1]))
-                grad = grad_mi if grad is None else grad + grad_mi
-            else:
-                (grad,) = torch.autograd.grad((c * f + s * mi).sum(), delta)
-        with torch.no_grad():
-            gamma = (t + 1) ** -0.25
-            c = torch.clamp((1 - dual_step * gamma) * c + dual_step * f_d, min=0)
-            delta = (delta - _step(masked(grad, constraints), lr, eps, step)).clamp_(-eps, eps)
-            if constraints is not None:
-                delta = constraints.project_delta(delta, x)
-        delta.requires_grad_(True)
-    return _best_or_fallback(best, fallback)
+    options = MinMaxOptions(
+        eps=eps, lr=lr, step=step, max_iter=max_iter, initial_const=initial_const,
+        dual_step=dual_step, clip_values=clip_values, init=init, seed=seed,
+        image_shape=image_shape, conv_front=conv_front,
+        mine=MINEOptions(backend=mine_backend, n_steps=n_mine_steps, lr=mine_lr,
+                         hidden_sizes=mine_hidden_sizes, ma_rate=mine_ma_rate, n_pairs=n_pairs,
+                         pair_dim=pair_dim))
+    return _MinMaxRun(x, objective, options, y=y, feature_fn=feature_fn, callback=callback,
+                      constraints=constraints).run()
 
 
 def _step(grad, lr, eps, step):
@@ -380,6 +516,24 @@ def _best_or_fallback(best, fallback):
     pick = lambda k: torch.where(found, best.extra[k], fallback.extra[k])  # noqa: E731
     return AttackResult(x_adv=torch.where(found[:, None], best.x, fallback.x), success=found,
                         mi=pick("mi"), loss=pick("loss"))
+
+
+def _const_search(attack, x, mi_sign, const_search_steps, initial_const):
+    """Full runs ``attack(c)`` with ``c`` moved between them by a binary search.
+
+    ``attack(c)`` runs MinMax MINE with ``c`` held fixed per sample; the
+    best successful example over all runs is kept by the rule within a run.
+    """
+    s = float(mi_sign)
+    search = ConstSearch(initial_const, x.shape[0], x.device, x.dtype)
+    best, fallback = BestKeeper(x), BestKeeper(x)
+    for _ in range(const_search_steps):
+        res = attack(search.const)
+        best.offer(res.x_adv, res.success, s * res.mi, mi=res.mi, loss=res.loss)
+        fallback.offer(res.x_adv, torch.ones_like(res.success), res.loss, mi=res.mi,
+                       loss=res.loss)
+        search.update(res.success)
+    return _best_or_fallback(best, fallback)
 
 
 def minmax_mine_search(x, objective, *, const_search_steps=9, initial_const=1e-3, **kwargs):
@@ -409,16 +563,9 @@ def minmax_mine_search(x, objective, *, const_search_steps=9, initial_const=1e-3
     AttackResult
     """
     kwargs.pop("dual_step", None)
-    s = float(objective.mi_sign)
-    search = ConstSearch(initial_const, x.shape[0], x.device, x.dtype)
-    best, fallback = BestKeeper(x), BestKeeper(x)
-    for _ in range(const_search_steps):
-        res = minmax_mine(x, objective, initial_const=search.const, dual_step=0.0, **kwargs)
-        best.offer(res.x_adv, res.success, s * res.mi, mi=res.mi, loss=res.loss)
-        fallback.offer(res.x_adv, torch.ones_like(res.success), res.loss, mi=res.mi,
-                       loss=res.loss)
-        search.update(res.success)
-    return _best_or_fallback(best, fallback)
+    return _const_search(
+        lambda const: minmax_mine(x, objective, initial_const=const, dual_step=0.0, **kwargs),
+        x, objective.mi_sign, const_search_steps, initial_const)
 
 
 @fill_doc(note=ATTACK_NOTE, clip_values=CLIP_VALUES_DOC, objective=OBJECTIVE_DOC,
@@ -593,7 +740,7 @@ class MinMaxMINE(_GoalMixin, _ObjectiveMixin, _BoxAttack):
         "init": [StrOptions({"zeros", "uniform", "glorot"})],
         **OBJECTIVE_CONSTRAINTS,
         "const_search_steps": [Interval(Integral, 0, None, closed="left")],
-        "mine_backend": [StrOptions(set(BACKENDS))],  # "auto" and the three engines
+        "mine_backend": [StrOptions(set(ENGINE_NAMES))],  # "auto" and the three engines
     }
 
     def __init__(
@@ -719,9 +866,9 @@ class MinMaxMINE(_GoalMixin, _ObjectiveMixin, _BoxAttack):
         """
         module = model if isinstance(model, nn.Module) else getattr(model, "module_", None)
         _, conv_front = self._pairs_for(module)
-        return resolve_backend(self.mine_backend, resolve_device(device), torch.float32,
-                               tuple(int(h) for h in self.mine_hidden_sizes), conv_front,
-                               self.mine_ma_rate)
+        return resolve_engine(self.mine_backend, resolve_device(device), torch.float32,
+                              tuple(int(h) for h in self.mine_hidden_sizes), conv_front,
+                              self.mine_ma_rate)
 
     def _prepare_run(self, device, model):
         self.mine_backend_ = self.engine_for(device, model)
@@ -738,7 +885,7 @@ class MinMaxMINE(_GoalMixin, _ObjectiveMixin, _BoxAttack):
 
     def _run(self, batch):
         pairs, conv_front = self._pairs_for(batch.module)
-        # the engine of this batch's device (and dtype, in minmax_mine), recorded
+        # the engine of this batch's device (and dtype, in the run), recorded
         self.mine_backend_ = self.engine_for(batch.x.device, batch.module)
         feature_fn = None
         if pairs == "features":
@@ -746,41 +893,31 @@ class MinMaxMINE(_GoalMixin, _ObjectiveMixin, _BoxAttack):
                 raise ValueError("pairs='features' needs the attacked module: pass "
                                  "run(..., module=...).")
             feature_fn = first_layer_features(batch.module)
-        n_mine = self.n_mine_steps
-        if n_mine == "auto":
-            n_mine = 20 if batch.objective.mi_sign > 0 else 1
-        engine = minmax_mine
-        extra = {}
-        if self.const_search_steps > 0:
-            engine = minmax_mine_search
-            extra["const_search_steps"] = int(self.const_search_steps)
-        return engine(
-            batch.x,
-            batch.objective,
-            **extra,
-            y=batch.y,
-            feature_fn=feature_fn,
-            eps=self._engine_eps(batch.x, self.eps),
-            lr=float(self.lr),
-            step=self.step,
-            max_iter=int(self.max_iter),
-            initial_const=float(self.initial_const),
-            dual_step=float(self.dual_step),
-            n_mine_steps=int(n_mine),
-            mine_lr=float(self.mine_lr),
-            mine_hidden_sizes=tuple(int(h) for h in self.mine_hidden_sizes),
-            mine_ma_rate=self.mine_ma_rate,
-            n_pairs=int(self.n_pairs),
-            pair_dim=int(self.pair_dim),
-            clip_values=self._bounds(batch.x),
-            init=self.init,
-            seed=batch.seed,
-            callback=batch.callback,
-            mine_backend=self.mine_backend_,
-            image_shape=_module_image_shape(batch.module, batch.x.shape[1]),
-            conv_front=conv_front,
-            constraints=batch.constraints,
-        )
+        x, objective = batch.x, batch.objective
+        options = MinMaxOptions(
+            eps=self._engine_eps(x, self.eps), lr=float(self.lr), step=self.step,
+            max_iter=int(self.max_iter), initial_const=float(self.initial_const),
+            dual_step=float(self.dual_step), clip_values=self._bounds(x), init=self.init,
+            seed=batch.seed, image_shape=_module_image_shape(batch.module, x.shape[1]),
+            conv_front=conv_front, mine=self._mine_options(objective))
+        inputs = dict(y=batch.y, feature_fn=feature_fn, callback=batch.callback,
+                      constraints=batch.constraints)
+        if self.const_search_steps == 0:
+            return _MinMaxRun(x, objective, options, **inputs).run()
+        return _const_search(
+            lambda const: _MinMaxRun(x, objective, replace(options, initial_const=const,
+                                                           dual_step=0.0), **inputs).run(),
+            x, objective.mi_sign, int(self.const_search_steps), options.initial_const)
+
+    def _mine_options(self, objective):
+        """The MINE settings of a run against ``objective`` (``n_mine_steps="auto"`` resolved)."""
+        n_steps = self.n_mine_steps
+        if n_steps == "auto":
+            n_steps = 20 if objective.mi_sign > 0 else 1
+        return MINEOptions(backend=self.mine_backend_, n_steps=int(n_steps),
+                           lr=float(self.mine_lr), hidden_sizes=self.mine_hidden_sizes,
+                           ma_rate=self.mine_ma_rate, n_pairs=int(self.n_pairs),
+                           pair_dim=int(self.pair_dim))
 
 
 def _first_layer_is_conv(module):

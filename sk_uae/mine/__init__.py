@@ -22,6 +22,13 @@ Pair builders turn a batch ``(B, d)`` into pairs ``(B, K, p)``:
   dimensions, each projected vector standardised; works for any input.
 * :class:`FeaturePairs` -- the channels (or units) of the attacked model's
   first layer, as in the reference code's ``conv`` mode.
+
+The networks come in three engines with one interface
+(:class:`~sk_uae.mine._base.MINENetworks`): :class:`StatisticsNetworks`
+(autograd, the reference), :class:`FusedStatisticsNetworks` (written-out
+gradients in torch) and the same networks' compiled step; ``mine_backend``
+names one, and :mod:`sk_uae.mine._engines` resolves the name and builds the
+networks from a ``MINEOptions``.
 """
 
 from ._estimate import estimate_mi

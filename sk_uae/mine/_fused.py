@@ -38,6 +38,7 @@ import torch
 import torch.nn.functional as F
 
 from . import _native
+from ._base import MINENetworks
 from ._networks import StatisticsNetworks, _check_front, fused_adam_ascent_
 
 # working set of one group of networks in train(), and the largest group: the
@@ -46,13 +47,14 @@ _GROUP_BYTES = 32 << 20
 _MAX_GROUP = 256
 
 
-class FusedStatisticsNetworks:
+class FusedStatisticsNetworks(MINENetworks):
     """``B`` MINE statistics networks, trained with hand-written gradients.
 
-    A drop-in for :class:`StatisticsNetworks` (same parameters, same
-    results up to float rounding), several times faster on CPUs. The
-    gradient with respect to the ``x'`` side of the pairs, which the attack
-    needs, comes from :meth:`estimate_and_grad`.
+    A drop-in for :class:`StatisticsNetworks` (same parameters, the same
+    interface, :class:`~sk_uae.mine._base.MINENetworks`, same results up to
+    float rounding), several times faster on CPUs. The gradient with respect
+    to the ``x'`` side of the pairs, which the attack needs, comes from
+    :meth:`estimate_and_grad` in closed form.
 
     Parameters
     ----------
@@ -148,8 +150,8 @@ class FusedStatisticsNetworks:
 
     def _native_applies(self):
         w = self.theta[0]
-        return native_applies(w.device, w.dtype, self.hidden_sizes, self.conv_front,
-                              self.ma_rate)
+        return _native.applies(w.device, w.dtype, self.hidden_sizes, self.conv_front,
+                               self.ma_rate)
 
     @property
     def params(self):
@@ -348,38 +350,10 @@ class FusedStatisticsNetworks:
 
     # ---------------------------------------------------------------- estimates
     def estimate(self, a, b, perm):
-        """Donsker-Varadhan estimate per network, shape (B,).
-
-        Parameters
-        ----------
-        a, b : torch.Tensor of shape (B, K, p)
-            The ``x`` side and the ``x'`` side of the pairs.
-        perm : torch.LongTensor of shape (K,)
-            The shuffle of the pair index that forms the marginal samples.
-
-        Returns
-        -------
-        torch.Tensor of shape (B,)
-        """
         with torch.no_grad():
             return self._forward(self.theta, _stack(a, b), perm)[0]
 
     def estimate_and_grad(self, a, b, perm):
-        """The bound and its gradient with respect to the ``x'`` side of the pairs.
-
-        Parameters
-        ----------
-        a, b : torch.Tensor of shape (B, K, p)
-            The ``x`` side and the ``x'`` side of the pairs.
-        perm : torch.LongTensor of shape (K,)
-            The shuffle of the pair index that forms the marginal samples.
-
-        Returns
-        -------
-        mi : torch.Tensor of shape (B,)
-        grad_b : torch.Tensor of shape (B, K, p)
-            ``d mi / d b`` of every network (each depends on its own row only).
-        """
         with torch.no_grad():
             if self.native:
                 return _native.bounds_and_grads(self._both(a, b), self.theta, perm,
@@ -400,23 +374,6 @@ class FusedStatisticsNetworks:
             return mi, torch.bmm(g_both[:, 1].transpose(1, 2), pb_t)
 
     # ---------------------------------------------------------------- training
-    def step(self, a, b, perm):
-        """One Adam ascent step of every network on its own pairs.
-
-        Parameters
-        ----------
-        a, b : torch.Tensor of shape (B, K, p)
-            The ``x`` side and the ``x'`` side of the pairs (constants).
-        perm : torch.LongTensor of shape (K,)
-            The shuffle of the pair index that forms the marginal samples.
-
-        Returns
-        -------
-        torch.Tensor of shape (B,)
-            The bound before the step.
-        """
-        return self.train(a, b, [perm])
-
     def train(self, a, b, perms):
         """``len(perms)`` Adam ascent steps of every network on its own pairs.
 
@@ -426,10 +383,8 @@ class FusedStatisticsNetworks:
 
         Parameters
         ----------
-        a, b : torch.Tensor of shape (B, K, p)
-            The ``x`` side and the ``x'`` side of the pairs (constants).
-        perms : sequence of torch.LongTensor of shape (K,)
-            The shuffle of each step.
+        a, b, perms
+            As :meth:`MINENetworks.train`.
 
         Returns
         -------
@@ -508,75 +463,3 @@ def _stack(a, b):
     """Both sides' pairs as one batch (2B, K, p), the two of a network side by side."""
     return torch.stack([a, b], 1).view(-1, *a.shape[1:])
 
-
-# how each ``mine_backend`` name builds its networks: (class, keyword arguments);
-# "auto" and "native" both run the compiled step where it applies
-BACKENDS = {"auto": (FusedStatisticsNetworks, {"native": None}),
-            "native": (FusedStatisticsNetworks, {"native": None}),
-            "fused": (FusedStatisticsNetworks, {"native": False}),
-            "autograd": (StatisticsNetworks, {})}
-
-
-def native_applies(device="cpu", dtype=torch.float32, hidden_sizes=(32, 10), conv_front=None,
-                   ma_rate=None):
-    """Whether the compiled MINE step can run for these networks on this machine.
-
-    It needs CPU tensors of float32 or float64, two dense layers per branch,
-    no conv front, no moving-average correction (``ma_rate=None``) and the
-    library of :func:`sk_uae.mine._native.library` (a C++ compiler, and
-    ``SK_UAE_NATIVE`` not ``0``).
-
-    Parameters
-    ----------
-    device : str or torch.device, default="cpu"
-        Device of the networks' tensors.
-    dtype : torch.dtype, default=torch.float32
-        Their floating-point type.
-    hidden_sizes : tuple of int, default=(32, 10)
-        Dense widths of each branch.
-    conv_front : tuple or None, default=None
-        The conv front, if any (only whether it is ``None`` matters).
-    ma_rate : float or None, default=None
-        The moving-average rate, if any.
-
-    Returns
-    -------
-    bool
-    """
-    return (torch.device(device).type == "cpu" and dtype in (torch.float32, torch.float64)
-            and len(tuple(hidden_sizes)) == 2 and conv_front is None and ma_rate is None
-            and _native.library() is not None)
-
-
-def resolve_backend(name, device="cpu", dtype=torch.float32, hidden_sizes=(32, 10),
-                    conv_front=None, ma_rate=None):
-    """The engine that a ``mine_backend`` name runs: ``"native"``, ``"fused"`` or ``"autograd"``.
-
-    ``"auto"`` and ``"native"`` give ``"native"`` where the compiled step
-    can run (:func:`native_applies`) and ``"fused"`` elsewhere, except that
-    ``"auto"`` gives ``"fused"`` on a machine other than x86-64 (aarch64:
-    the compiled step is untimed and untested there); ``"fused"``
-    and ``"autograd"`` are themselves. The engines agree to float rounding,
-    which in float32 can change single examples, so this is what a result
-    should be recorded with.
-
-    Parameters
-    ----------
-    name : {"auto", "native", "fused", "autograd"}
-        The requested engine.
-    device, dtype, hidden_sizes, conv_front, ma_rate
-        The networks' settings, as in :func:`native_applies`.
-
-    Returns
-    -------
-    str
-    """
-    if name not in BACKENDS:
-        raise ValueError(f"mine_backend={name!r} is not known; expected one of "
-                         f"{sorted(BACKENDS)}.")
-    if name == "auto" and not _native.preferred():
-        return "fused"
-    if name in ("auto", "native"):
-        applies = native_applies(device, dtype, hidden_sizes, conv_front, ma_rate)
-        return "native" if applies else "fused"
-    return name

@@ -409,6 +409,37 @@ def preferred():
     return platform.machine() in ("x86_64", "AMD64")
 
 
+
+def applies(device="cpu", dtype=torch.float32, hidden_sizes=(32, 10), conv_front=None,
+            ma_rate=None):
+    """Whether the compiled step can run for these networks on this machine.
+
+    It needs CPU tensors of float32 or float64, two dense layers per branch,
+    no conv front, no moving-average correction (``ma_rate=None``) and the
+    library of :func:`library` (a C++ compiler, and ``SK_UAE_NATIVE`` not
+    ``0``).
+
+    Parameters
+    ----------
+    device : str or torch.device, default="cpu"
+        Device of the networks' tensors.
+    dtype : torch.dtype, default=torch.float32
+        Their floating-point type.
+    hidden_sizes : tuple of int, default=(32, 10)
+        Dense widths of each branch.
+    conv_front : tuple or None, default=None
+        The conv front, if any (only whether it is ``None`` matters).
+    ma_rate : float or None, default=None
+        The moving-average rate, if any.
+
+    Returns
+    -------
+    bool
+    """
+    return (torch.device(device).type == "cpu" and dtype in (torch.float32, torch.float64)
+            and len(tuple(hidden_sizes)) == 2 and conv_front is None and ma_rate is None
+            and library() is not None)
+
 # ------------------------------------------------------------ input checks
 def _check_tensor(name, t, dtype, shape):
     if not torch.is_tensor(t):

@@ -5,6 +5,8 @@ import math
 import torch
 import torch.nn.functional as F
 
+from ._base import MINENetworks
+
 
 def dv_lower_bound(t_joint, t_marginal):
     """Donsker-Varadhan bound from statistics on joint and marginal pairs.
@@ -24,13 +26,15 @@ def dv_lower_bound(t_joint, t_marginal):
     return t_joint.mean(-1) - (torch.logsumexp(t_marginal, -1) - math.log(k))
 
 
-class StatisticsNetworks:
+class StatisticsNetworks(MINENetworks):
     """``B`` independent MINE statistics networks trained as one tensor.
 
     Each network follows the reference architecture: per branch (one for the
     ``x`` side, one for the ``x'`` side) dense layers of ``hidden_sizes``
     without activation in between, the two branches summed, a ReLU, and a
-    dense output unit without bias.
+    dense output unit without bias. The methods of the interface
+    (:class:`~sk_uae.mine._base.MINENetworks`) are autograd's: the bound of
+    :meth:`estimate` is a graph of the parameters and of the pairs.
 
     Parameters
     ----------
@@ -69,6 +73,8 @@ class StatisticsNetworks:
         1, with bias) and flattened. The ``B`` networks' convolutions run
         as one grouped convolution. ``None``: dense layers only.
     """
+
+    differentiable = True  # estimate() is an autograd graph of the parameters and the pairs
 
     def __init__(
         self,
@@ -241,10 +247,8 @@ class StatisticsNetworks:
 
         Parameters
         ----------
-        a, b : torch.Tensor of shape (B, K, p)
-            The ``x`` side and the ``x'`` side of the pairs.
-        perm : torch.LongTensor of shape (K,)
-            The shuffle of the pair index that forms the marginal samples.
+        a, b, perm
+            The pairs and the shuffle, as in :meth:`MINENetworks.estimate`.
         params : list of torch.Tensor, optional
             Batched network parameters (leading dimension ``B``) to use
             instead of the current ones.
@@ -265,36 +269,29 @@ class StatisticsNetworks:
         return t_joint, t_marg
 
     def estimate(self, a, b, perm):
-        """Donsker-Varadhan estimate per network, shape (B,).
-
-        Differentiable with respect to ``b`` (the attack uses that gradient)
-        and to the parameters.
-
-        Parameters
-        ----------
-        a, b : torch.Tensor of shape (B, K, p)
-            The ``x`` side and the ``x'`` side of the pairs.
-        perm : torch.LongTensor of shape (K,)
-            The shuffle of the pair index that forms the marginal samples.
-
-        Returns
-        -------
-        torch.Tensor of shape (B,)
-        """
         return dv_lower_bound(*self.statistics(a, b, perm))
 
-    # ---------------------------------------------------------------- training
-    def step(self, a, b, perm):
-        """One Adam ascent step of every network on its own pairs.
+    def estimate_and_grad(self, a, b, perm):
+        with torch.enable_grad():
+            b = b.detach().requires_grad_(True)
+            mi = self.estimate(a.detach(), b, perm)
+            (grad_b,) = torch.autograd.grad(mi.sum(), b)
+        return mi.detach(), grad_b
 
-        ``a`` and ``b`` are treated as constants.
+    # ---------------------------------------------------------------- training
+    def train(self, a, b, perms):
+        mi = None
+        for perm in perms:
+            mi = self.step(a, b, perm)
+        return mi
+
+    def step(self, a, b, perm):
+        """One Adam ascent step of every network on its own pairs, by autograd.
 
         Parameters
         ----------
-        a, b : torch.Tensor of shape (B, K, p)
-            The ``x`` side and the ``x'`` side of the pairs.
-        perm : torch.LongTensor of shape (K,)
-            The shuffle of the pair index that forms the marginal samples.
+        a, b, perm
+            As :meth:`MINENetworks.step` (the pairs are constants).
 
         Returns
         -------
