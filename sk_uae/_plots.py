@@ -115,3 +115,25 @@ def plot_robustness_curve(curve, metric=None, *, ax=None, label=None, **kwargs):
     if label is not None:
         ax.legend(fontsize=8)
     return ax
+
+
+def plot_robustness_curves(curves, path, title=None):
+    """Every measure of several models' robustness curves, one panel each, to a PNG.
+
+    ``curves`` maps a label (e.g. ``"none"``, ``"adversarial"``) to what
+    :func:`sk_uae.metrics.robustness_curve` returned; all have the same
+    measures.
+    """
+    plt = _plt()
+    first = next(iter(curves.values()))
+    measures = [c for c in first.columns if c not in ("eps", "seconds")]
+    fig, axes = plt.subplots(1, len(measures), figsize=(4.2 * len(measures), 3.4),
+                             squeeze=False)
+    for ax, metric in zip(axes[0], measures):
+        for label, curve in curves.items():
+            plot_robustness_curve(curve, metric, ax=ax, label=label)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

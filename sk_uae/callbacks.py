@@ -27,6 +27,7 @@ from .utils._torch import PRECISIONS
 __all__ = ["AdversarialTraining"]
 
 _MAX_SEED = 2**31 - 1
+EVERY = ("epoch", "batch")  # when the examples are made again
 # what the callback records in the net's history, per epoch
 HISTORY_KEYS = ("adv_rows", "adv_iterations", "adv_seconds", "adv_success")
 
@@ -139,7 +140,7 @@ class AdversarialTraining(Callback):
 
     _parameter_constraints = {
         "attack": [BaseAttack],
-        "every": [StrOptions({"epoch", "batch"})],
+        "every": [StrOptions(set(EVERY))],
         "ratio": [Interval(Real, 0, 1, closed="both")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "device": [str, torch.device, None],
