@@ -27,7 +27,7 @@ RETRAIN_NAMES = ("scratch", "continue")
 SCALE_NAMES = ("minmax", "standard", "none")
 ROBUSTNESS_MODEL_NAMES = ("autoencoder", "classifier", "concrete", "contrastive")
 TRAINING_ATTACK_NAMES = ("pgd", "noise", "uae")
-EVERY_NAMES = ("epoch", "batch")
+EVERY_NAMES = ("batch", "epoch")
 EPS_GRID = "0,0.05,0.1,0.2,0.3"
 
 DESCRIPTION = """\
@@ -628,9 +628,9 @@ def build_parser():
                    "fraction of the column's range on the training rows")
     r.add_argument("--eps-grid", default=EPS_GRID, metavar="E,...",
                    help="budgets of the robustness curves (same units as --eps)")
-    r.add_argument("--every", default="epoch", choices=EVERY_NAMES,
-                   help="make the training examples against the model as each epoch begins, "
-                   "or at each optimiser step")
+    r.add_argument("--every", default="batch", choices=EVERY_NAMES,
+                   help="make the training examples against the model at each optimiser step, "
+                   "or against the model as each epoch begins")
     r.add_argument("--ratio", type=float, default=1.0,
                    help="share of every training batch's rows that get an adversarial example")
     r.add_argument("--epochs", type=int, default=20, help="training epochs of both models")

@@ -530,7 +530,7 @@ _ROBUSTNESS_CONSTRAINTS = {
 
 
 def compare_robustness(X_train, X_test, y_train=None, y_test=None, *, model="autoencoder",
-                       attack="pgd", eps=0.1, eps_grid=DEFAULT_EPS, every="epoch", ratio=1.0,
+                       attack="pgd", eps=0.1, eps_grid=DEFAULT_EPS, every="batch", ratio=1.0,
                        epochs=20, max_iter=10, seed=0, batch_size=256, device="cpu", verbose=0):
     """Robustness curves of one model trained without and with adversarial training.
 
@@ -562,8 +562,9 @@ def compare_robustness(X_train, X_test, y_train=None, y_test=None, *, model="aut
         Its budget, in units of each column's range.
     eps_grid : sequence of float, default=(0.0, 0.05, 0.1, 0.2, 0.3)
         The budgets of the curves.
-    every : {"epoch", "batch"}, default="epoch"
-        When the training examples are made again (see
+    every : {"batch", "epoch"}, default="batch"
+        Which net the training examples are made against: the current one
+        at each step, or the one at the start of each epoch (see
         :class:`~sk_uae.AdversarialTraining`).
     ratio : float in [0, 1], default=1.0
         Share of every batch's rows that get an example.
