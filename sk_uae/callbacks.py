@@ -139,7 +139,7 @@ class AdversarialTraining(Callback):
     >>> adv = AdversarialTraining(PGD(eps=0.1, eps_step=0.05, max_iter=3), random_state=0)
     >>> ae = AutoencoderNet(module__hidden_units=4, max_epochs=2, callbacks=[("adv", adv)],
     ...                     random_state=0).fit(X)
-    >>> ae.history[-1, "adv_rows"], ae.history[-1, "train_batch_size"]
+    >>> ae.history[-1, "adv_rows"], ae.history[-1, "batches", -1, "train_batch_size"]
     (64, 128)
     """
 
