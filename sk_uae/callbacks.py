@@ -22,12 +22,20 @@ from skorch.callbacks import Callback
 from .attacks import BaseAttack
 from .attacks._random import row_uniform
 from .utils import seed_from_random_state
+from .utils._docstring import fill_doc
 from .utils._torch import PRECISIONS
 
 __all__ = ["AdversarialTraining"]
 
 _MAX_SEED = 2**31 - 1
 EVERY = ("batch", "epoch")  # which net the examples are made against
+# parameters of the skorch hooks, for their docstrings
+_HOOK_DOCS = {
+    "net": """net : skorch.NeuralNet
+            The net being trained.""",
+    "kwargs": """**kwargs
+            What else skorch passes (ignored).""",
+}
 # what the callback records in the net's history, per epoch
 HISTORY_KEYS = ("adv_rows", "adv_iterations", "adv_seconds", "adv_success")
 
@@ -178,8 +186,19 @@ class AdversarialTraining(Callback):
         self._reset_counts()
         return self
 
+    @fill_doc(**_HOOK_DOCS)
     def on_train_begin(self, net, X=None, y=None, **kwargs):
-        """Fit a clone of the attack on the training rows and draw the seed."""
+        """Fit a clone of the attack on the training rows and draw the seed.
+
+        Parameters
+        ----------
+        %(net)s
+        X : array-like of shape (n_samples, n_features)
+            The rows given to ``fit``; the attack is fitted on them.
+        y : array-like, optional
+            Their targets (unused here).
+        %(kwargs)s
+        """
         if not hasattr(self, "snapshot_"):  # a net that never called initialize()
             self.initialize()
         rows = _rows_of(X)
@@ -189,8 +208,15 @@ class AdversarialTraining(Callback):
         else:
             self.seed_ = seed_from_random_state(self.random_state)
 
+    @fill_doc(**_HOOK_DOCS)
     def on_epoch_begin(self, net, **kwargs):
-        """Derive the epoch's seed and, for ``every="epoch"``, freeze a copy of the module."""
+        """Derive the epoch's seed and, for ``every="epoch"``, freeze a copy of the module.
+
+        Parameters
+        ----------
+        %(net)s
+        %(kwargs)s
+        """
         epoch = len(net.history)  # the net's on_epoch_begin has opened this epoch's row
         self.epoch_seed_ = int(np.random.SeedSequence([self.seed_, epoch]).generate_state(1)[0]
                                % _MAX_SEED)
@@ -201,8 +227,20 @@ class AdversarialTraining(Callback):
             snapshot.requires_grad_(False)
             self.snapshot_ = snapshot
 
+    @fill_doc(**_HOOK_DOCS)
     def on_batch_begin(self, net, batch=None, training=None, **kwargs):
-        """Append the examples of the batch's chosen rows to the batch, in place."""
+        """Append the examples of the batch's chosen rows to the batch, in place.
+
+        Parameters
+        ----------
+        %(net)s
+        batch : list [X, y] of torch.Tensor
+            The batch that ``train_step`` receives next; changed in place.
+        training : bool
+            Whether it is a training batch (validation batches are left
+            as they are).
+        %(kwargs)s
+        """
         if not training or self.ratio == 0:
             return
         Xi, yi = _unpack(batch)
@@ -221,16 +259,30 @@ class AdversarialTraining(Callback):
         batch[0] = torch.cat([Xi, x_adv])
         batch[1] = torch.cat([yi, yi[rows]])
 
+    @fill_doc(**_HOOK_DOCS)
     def on_epoch_end(self, net, **kwargs):
-        """Record the epoch's cost in the net's history."""
+        """Record the epoch's cost in the net's history.
+
+        Parameters
+        ----------
+        %(net)s
+        %(kwargs)s
+        """
         c = self.counts_
         net.history.record("adv_rows", c["rows"])
         net.history.record("adv_iterations", c["iterations"])
         net.history.record("adv_seconds", c["seconds"])
         net.history.record("adv_success", c["success"] / c["rows"] if c["rows"] else float("nan"))
 
+    @fill_doc(**_HOOK_DOCS)
     def on_train_end(self, net, **kwargs):
-        """Drop the frozen copy of the module."""
+        """Drop the frozen copy of the module.
+
+        Parameters
+        ----------
+        %(net)s
+        %(kwargs)s
+        """
         self.snapshot_ = None
 
     # ----------------------------------------------------------------- helpers

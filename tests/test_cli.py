@@ -299,7 +299,8 @@ def test_help_answers_without_loading_torch():
     import sys
 
     code = ("import sys; from sk_uae.cli import main\n"
-            "try:\n    main(['augment', '--help'])\nexcept SystemExit:\n    pass\n"
+            "for command in ('augment', 'robustness'):\n"
+            "    try:\n        main([command, '--help'])\n    except SystemExit:\n        pass\n"
             "assert 'torch' not in sys.modules and 'sklearn' not in sys.modules, "
             "sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'sklearn'))")
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
@@ -343,6 +344,19 @@ def test_robustness_writes_both_curves(tmp_path, capsys):
     assert (out / "robustness.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     printed = capsys.readouterr().out
     assert "accuracy (higher is more robust)" in printed and "rows attacked" in printed
+
+
+@pytest.mark.parametrize("model", ["concrete", "contrastive"])
+def test_robustness_of_an_encoder_has_a_probe(tmp_path, model):
+    out = tmp_path / model
+    assert main(["robustness", "--model", model, "--n-train", "150", "--n-test", "60",
+                 "--epochs", "1", "--max-iter", "2", "--eps-grid", "0,0.2", "--no-plots",
+                 "--out", str(out)]) == 0
+    res = json.loads((out / "robustness.json").read_text())
+    assert res["kind"] == "encoder"
+    curve = res["curves"]["adversarial"]
+    assert curve["shift_l2"][0] == 0 and curve["shift_l2"][1] > 0
+    assert 0 <= curve["probe_accuracy"][1] <= 1
 
 
 def test_robustness_autoencoder_writes_strict_json(tmp_path):
