@@ -1,10 +1,13 @@
 """UAEAugmenter: fit, attack, retrain on the union -- as one meta-estimator."""
 
+from numbers import Integral
+
 import numpy as np
 from sklearn.base import (ClassNamePrefixFeaturesOutMixin, MetaEstimatorMixin, TransformerMixin,
                           _fit_context)
+from sklearn.frozen import FrozenEstimator
 from sklearn.utils import get_tags
-from sklearn.utils._param_validation import StrOptions
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils._set_output import _wrap_data_with_container
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_consistent_length, check_is_fitted, validate_data
@@ -16,6 +19,7 @@ from .utils._docstring import X_ROWS_DOC, fill_doc
 from .utils._torch import one_torch_thread
 
 RETRAIN_MODES = ("scratch", "continue")
+_MAX_SEED = 2**31 - 1
 
 
 def _estimator_has(attr):
@@ -55,6 +59,13 @@ class UAEAugmenter(MetaEstimatorMixin, ClassNamePrefixFeaturesOutMixin, Transfor
     retrain : {"scratch", "continue"}, default="scratch"
         Train the final model anew on the union, or continue training the
         first model on it (needs ``partial_fit``).
+    rounds : int, default=1
+        Times to attack and retrain. Round ``r > 1`` attacks the model of
+        round ``r - 1`` (a ``ratio`` of the rows, chosen anew) and trains on
+        ``X`` plus those examples -- from scratch, or continuing that
+        model with ``retrain="continue"``; the examples of earlier rounds
+        are not kept. 1 is the paper's augmentation. Ignored at
+        ``ratio=0``.
     %(run)s
     %(constraints)s
     %(memory)s
@@ -64,14 +75,18 @@ class UAEAugmenter(MetaEstimatorMixin, ClassNamePrefixFeaturesOutMixin, Transfor
     estimator_ : estimator
         The final (retrained) model.
     generator_ : UAEGenerator or None
-        The generator, whose ``estimator_`` is the first model (``None`` at
+        The generator of the last round, whose ``estimator_`` is the model
+        it attacked: the first model when ``rounds=1`` (``None`` at
         ``ratio=0``, where the model is fitted once on ``X``).
     augment_indices_ : ndarray of int
-        Training rows that were attacked.
+        Training rows that were attacked (in the last round).
     uae_info_ : dict of ndarray
         Per-example statistics of the attack (``success``, ``mi``, ``loss``,
-        ``distortion_linf``, ``distortion_l2``).
+        ``distortion_linf``, ``distortion_l2``), of the last round.
     uae_success_rate_ : float
+        Of the last round.
+    round_success_rates_ : list of float
+        The success rate of every round's examples, in order.
     n_train_samples_ : int
         Rows the final model was trained on.
     n_features_in_ : int
@@ -92,9 +107,10 @@ class UAEAugmenter(MetaEstimatorMixin, ClassNamePrefixFeaturesOutMixin, Transfor
     """
 
     _parameter_constraints = {**_BaseAugment._parameter_constraints,
-                              "retrain": [StrOptions(set(RETRAIN_MODES))]}
+                              "retrain": [StrOptions(set(RETRAIN_MODES))],
+                              "rounds": [Interval(Integral, 1, None, closed="left")]}
 
-    def __init__(self, estimator=None, attack=None, *, ratio=1.0, retrain="scratch",
+    def __init__(self, estimator=None, attack=None, *, ratio=1.0, retrain="scratch", rounds=1,
                  batch_size=64, device="cpu", random_state=None, verbose=0, n_jobs=None,
                  precision="float32", constraints=None, memory=None):
         super().__init__(estimator, attack, batch_size=batch_size, device=device,
@@ -102,6 +118,7 @@ class UAEAugmenter(MetaEstimatorMixin, ClassNamePrefixFeaturesOutMixin, Transfor
                          precision=precision, constraints=constraints, memory=memory)
         self.ratio = ratio
         self.retrain = retrain
+        self.rounds = rounds
 
     @_fit_context(prefer_skip_nested_validation=False)
     def fit(self, X, y=None):
@@ -134,17 +151,25 @@ class UAEAugmenter(MetaEstimatorMixin, ClassNamePrefixFeaturesOutMixin, Transfor
         if self.ratio == 0:  # no augmentation: one fit on X
             self._set_fitted(self._fit_estimator(X, y, seed + 1, memory), None,
                              np.empty(0, dtype=np.int64), {}, X)
+            self.round_success_rates_ = []
             return self
-        gen, idx, X_adv, info = self._make_uaes(X, y, seed)
-        X_all = np.vstack([X, X_adv.astype(X.dtype)]).astype(np.float32)
-        y_all = None if y is None else np.concatenate([y, y[idx]])
-        if self.retrain == "scratch":
-            final = self._fit_estimator(X_all, y_all, seed + 1)
-        else:
-            final = gen.estimator_  # the first model trains on; generator_ shares it
-            with one_torch_thread():  # as every fit of the estimators (_fit_seeded)
-                final.partial_fit(X_all) if y_all is None else final.partial_fit(X_all, y_all)
+        final, rates = None, []
+        for r in range(self.rounds):
+            # round 0 is the one-round fit; later rounds attack the model before them
+            round_seed = seed if r == 0 else (seed + 2 * r) % _MAX_SEED
+            gen, idx, X_adv, info = self._make_uaes(
+                X, y, round_seed, None if final is None else FrozenEstimator(final))
+            rates.append(float(np.mean(info["success"])) if len(idx) else 0.0)
+            X_all = np.vstack([X, X_adv.astype(X.dtype)]).astype(np.float32)
+            y_all = None if y is None else np.concatenate([y, y[idx]])
+            if self.retrain == "scratch":
+                final = self._fit_estimator(X_all, y_all, round_seed + 1)
+            else:
+                final = gen.estimator_  # the attacked model trains on; generator_ shares it
+                with one_torch_thread():  # as every fit of the estimators (_fit_seeded)
+                    final.partial_fit(X_all) if y_all is None else final.partial_fit(X_all, y_all)
         self._set_fitted(final, gen, idx, info, X_all)
+        self.round_success_rates_ = rates
         return self
 
     def _set_fitted(self, final, generator, indices, info, X_train):

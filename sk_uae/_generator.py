@@ -332,17 +332,23 @@ class _BaseAugment(_BaseUAE):
     _parameter_constraints = {**_BaseUAE._parameter_constraints,
                               "ratio": [Interval(Real, 0, 1, closed="both")]}
 
-    def _fit_generator(self, X, y, seed):
-        """A UAEGenerator with the shared parameters fitted on ``(X, y)``: the first model."""
+    def _fit_generator(self, X, y, seed, estimator=None):
+        """A UAEGenerator with the shared parameters fitted on ``(X, y)``: the first model.
+
+        ``estimator`` (a ``FrozenEstimator`` around a fitted model) replaces
+        the ``estimator`` parameter: that model is attacked, not refitted.
+        """
         # names were resolved by the caller's fit; the generator sees positions
         constraints = self._fit_constraints(X)
         if constraints is not None:
             constraints = constraints.positional()
-        return UAEGenerator(**{**self._shared_params(), "random_state": seed,
-                               "constraints": constraints}).fit(X, y)
+        params = {**self._shared_params(), "random_state": seed, "constraints": constraints}
+        if estimator is not None:
+            params["estimator"] = estimator
+        return UAEGenerator(**params).fit(X, y)
 
-    def _make_uaes(self, X, y, seed):
-        """Fit the model on ``(X, y)`` and attack a ``ratio`` of the rows.
+    def _make_uaes(self, X, y, seed, estimator=None):
+        """Fit the model on ``(X, y)`` (or take ``estimator``) and attack a ``ratio`` of the rows.
 
         Returns
         -------
@@ -351,7 +357,7 @@ class _BaseAugment(_BaseUAE):
         X_adv : ndarray, their adversarial examples
         info : dict of per-sample arrays (see :meth:`UAEGenerator.generate`)
         """
-        gen = self._fit_generator(X, y, seed)
+        gen = self._fit_generator(X, y, seed, estimator)
         n = X.shape[0]
         n_aug = int(round(self.ratio * n))
         rng = check_random_state(seed)

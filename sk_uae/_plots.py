@@ -1,4 +1,4 @@
-"""Figures of the command line (matplotlib, drawn off-screen)."""
+"""Figures: those of the command line (drawn off-screen) and the robustness curve's."""
 
 import numpy as np
 
@@ -66,6 +66,74 @@ def plot_scores(summary, metric, path, higher_is_better=False):
                   fontsize=8)
     ax.set_title("held-out metric per augmentation (mean +- std over seeds);\n"
                  f"the axis starts at {lo - pad:.4g}, not at 0", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def plot_robustness_curve(curve, metric=None, *, ax=None, label=None, **kwargs):
+    """Draw one measure of a robustness curve against the budget.
+
+    Parameters
+    ----------
+    curve : pandas.DataFrame
+        What :func:`sk_uae.metrics.robustness_curve` returns (a column
+        ``eps`` and one per measure).
+    metric : str, default=None
+        The column to draw; ``None`` takes the first measure.
+    ax : matplotlib.axes.Axes, default=None
+        Where to draw; ``None`` makes a new figure.
+    label : str, default=None
+        Legend label of the line (e.g. ``"adversarial training"``); a
+        legend is drawn when given.
+    **kwargs
+        Passed to ``ax.plot`` (``color``, ``linestyle``, ...).
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
+    import matplotlib.pyplot as plt
+
+    measures = [c for c in curve.columns if c not in ("eps", "seconds")]
+    if metric is None:
+        if not measures:
+            raise ValueError("the curve has no measure to draw; expected columns besides "
+                             "'eps' and 'seconds'.")
+        metric = measures[0]
+    elif metric not in measures:
+        raise ValueError(f"metric={metric!r} is not a measure of the curve; expected one of "
+                         f"{measures}.")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(4.5, 3.2))
+    ax.plot(curve["eps"], curve[metric], marker="o", label=label, **kwargs)
+    better = getattr(curve, "attrs", {}).get("greater_is_better", {}).get(metric)
+    direction = "" if better is None else (" (higher is more robust)" if better
+                                           else " (lower is more robust)")
+    ax.set_xlabel("eps (the attack's budget)")
+    ax.set_ylabel(f"{metric}{direction}", fontsize=8)
+    if label is not None:
+        ax.legend(fontsize=8)
+    return ax
+
+
+def plot_robustness_curves(curves, path, title=None):
+    """Every measure of several models' robustness curves, one panel each, to a PNG.
+
+    ``curves`` maps a label (e.g. ``"none"``, ``"adversarial"``) to what
+    :func:`sk_uae.metrics.robustness_curve` returned; all have the same
+    measures.
+    """
+    plt = _plt()
+    first = next(iter(curves.values()))
+    measures = [c for c in first.columns if c not in ("eps", "seconds")]
+    fig, axes = plt.subplots(1, len(measures), figsize=(4.2 * len(measures), 3.4),
+                             squeeze=False)
+    for ax, metric in zip(axes[0], measures):
+        for label, curve in curves.items():
+            plot_robustness_curve(curve, metric, ax=ax, label=label)
+    if title:
+        fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

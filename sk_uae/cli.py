@@ -4,7 +4,8 @@
 MNIST IDX files, or a CSV), makes UAEs, retrains on the union, and compares
 held-out metrics with the baselines at an equal step budget, over seeds.
 ``sk-uae generate`` makes UAEs for a number of rows and reports their
-success rate, MI and distortion.
+success rate, MI and distortion. ``sk-uae robustness`` trains a model with
+and without adversarial training and writes both robustness curves.
 
 The parser needs neither torch nor scikit-learn: they are imported by the
 jobs, so that ``--help`` and a mistyped option answer at once.
@@ -24,6 +25,10 @@ TASK_NAMES = ("reconstruction", "representation", "contrastive")
 METHOD_NAMES = ("none", "duplicate", "noise", "pgd", "uae")
 RETRAIN_NAMES = ("scratch", "continue")
 SCALE_NAMES = ("minmax", "standard", "none")
+ROBUSTNESS_MODEL_NAMES = ("autoencoder", "classifier", "concrete", "contrastive")
+TRAINING_ATTACK_NAMES = ("pgd", "noise", "uae")
+EVERY_NAMES = ("batch", "epoch")
+EPS_GRID = "0,0.05,0.1,0.2,0.3"
 
 DESCRIPTION = """\
 Adversarial examples as data augmentation. `sk-uae augment`, the main job,
@@ -34,8 +39,10 @@ metric of every method -- no augmentation, duplicated rows, matched Gaussian
 noise, matched PGD and UAEs -- at an equal number of optimiser steps, over
 seeds, with a paired test against no augmentation. `sk-uae generate` makes
 UAEs for some rows and reports their success rate, MI and distortion; on a
-CSV it writes them in the file's own columns. `sk-uae COMMAND --help` lists
-each command's options."""
+CSV it writes them in the file's own columns. `sk-uae robustness` trains a
+model with and without adversarial training (examples made against the
+model as it trains) and writes the robustness curves of both. `sk-uae
+COMMAND --help` lists each command's options."""
 
 
 class _Data:
@@ -63,8 +70,8 @@ def _load(args):
         raise ValueError(f"--data {spec!r} is not known; expected digits, mnist or csv:PATH")
     table, y = load_csv_table(spec[4:])
     scale = "minmax" if args.scale == "auto" else args.scale
-    immutable = [c.strip() for c in args.immutable.split(",") if c.strip()] if args.immutable \
-        else None
+    columns = getattr(args, "immutable", None)
+    immutable = [c.strip() for c in columns.split(",") if c.strip()] if columns else None
     unknown = sorted(set(immutable or ()) - set(table.columns))
     if unknown:
         raise ValueError(f"--immutable names columns the CSV does not have: {unknown}")
@@ -176,7 +183,7 @@ class _Checkpoint:
 
 def _split_sizes(args, n_rows):
     """``(n_train, n_test)`` from ``--n-train`` / ``--n-test`` (default 75 % / 25 %)."""
-    for name, value in (("--seeds", args.seeds), ("--epochs", args.epochs)):
+    for name, value in (("--seeds", getattr(args, "seeds", 1)), ("--epochs", args.epochs)):
         if value < 1:
             raise ValueError(f"{name} must be at least 1; got {value}")
     for name, value in (("--n-train", args.n_train), ("--n-test", args.n_test)):
@@ -393,6 +400,94 @@ def _generate(args):
     return 0
 
 
+def _robustness(args):
+    """Train with and without adversarial training; write both robustness curves."""
+    from sklearn.model_selection import train_test_split
+
+    from .evaluation import compare_robustness
+    from .utils._versions import package_versions
+
+    grid = _eps_grid(args.eps_grid)
+    for name, value in (("--max-iter", args.max_iter), ("--batch-size", args.batch_size)):
+        if value < 1:
+            raise ValueError(f"{name} must be at least 1; got {value}")
+    data = _load(args)
+    X, y = data.X, data.y
+    if args.model == "classifier" and y is None:
+        raise ValueError("--model classifier needs labels: a CSV column named 'label'")
+    n_train, n_test = _split_sizes(args, len(X))
+    idx_train, idx_test = train_test_split(
+        np.arange(len(X)), train_size=n_train, test_size=n_test, random_state=args.seed,
+        stratify=y if (y is not None and args.model == "classifier") else None)
+    res = compare_robustness(
+        X[idx_train], X[idx_test], None if y is None else y[idx_train],
+        None if y is None else y[idx_test], model=args.model, attack=args.attack, eps=args.eps,
+        eps_grid=grid, every=args.every, ratio=args.ratio, epochs=args.epochs,
+        max_iter=args.max_iter, seed=args.seed, batch_size=args.batch_size, device=args.device,
+        verbose=args.verbose)
+    curves = res["curves"]
+    options = {"data": args.data, "scale": data.scale, "model": args.model,
+               "kind": res["kind"], "attack": args.attack, "eps": args.eps, "eps_grid": grid,
+               "every": args.every, "ratio": args.ratio, "epochs": args.epochs,
+               "max_iter": args.max_iter, "n_train": int(n_train), "n_test": int(n_test),
+               "batch_size": args.batch_size, "seed": args.seed, "device": args.device}
+    payload = {**options,
+               "greater_is_better": curves["none"].attrs["greater_is_better"],
+               "curves": {name: {column: [_json_number(v) for v in values]
+                                 for column, values in curve.to_dict(orient="list").items()}
+                          for name, curve in curves.items()},
+               "training": res["training"], "versions": package_versions(),
+               "command": ["sk-uae"] + list(sys.argv[1:] if args.argv is None else args.argv),
+               "wall_seconds": time.time() - args.started}
+    os.makedirs(args.out, exist_ok=True)
+    with open(os.path.join(args.out, "robustness.json"), "w") as fh:
+        json.dump(payload, fh, indent=2, allow_nan=False)
+    _print_robustness(args, curves, res["training"])
+    written = ["robustness.json"]
+    if not args.no_plots:
+        from ._plots import plot_robustness_curves
+
+        plot_robustness_curves(
+            {"none": curves["none"], f"adversarial training ({args.attack}, eps {args.eps})":
+             curves["adversarial"]}, os.path.join(args.out, "robustness.png"),
+            title=f"{args.model} on {args.data}: held-out rows attacked at each eps")
+        written.append("robustness.png")
+    print(f"wrote {', '.join(written)} to {args.out}")
+    return 0
+
+
+def _eps_grid(text):
+    try:
+        grid = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise ValueError(f"--eps-grid {text!r} is not a comma-separated list of numbers") from None
+    if not grid or any(not np.isfinite(v) or v < 0 for v in grid):
+        raise ValueError(f"--eps-grid needs non-negative budgets; got {text!r}")
+    return grid
+
+
+def _json_number(value):
+    """A number as strict JSON takes it: NaN (no UAE at budget 0) as null."""
+    value = float(value)
+    return value if np.isfinite(value) else None
+
+
+def _print_robustness(args, curves, training):
+    none, adv = curves["none"], curves["adversarial"]
+    better = none.attrs["greater_is_better"]
+    print(f"\n{args.model} on {args.data}: held-out rows attacked at each eps (PGD on the "
+          "model's own objective); none vs adversarial training "
+          f"({args.attack}, eps {args.eps}, every {args.every})")
+    for metric, higher in better.items():
+        print(f"  {metric} ({'higher' if higher else 'lower'} is more robust)")
+        for e, a, b in zip(none["eps"], none[metric], adv[metric]):
+            print(f"    eps {e:<6g} none {a:>9.4f}   adversarial {b:>9.4f}")
+    t = training["adversarial"]
+    print(f"training: {training['none']['seconds']:.1f} s without, {t['seconds']:.1f} s with "
+          f"adversarial training ({t['adv_seconds']:.1f} s in the attack, "
+          f"{int(t['adv_rows'])} rows attacked over {args.epochs} epochs)")
+
+
 class _UsageError(ValueError):
     """A command line argparse refused (reported with the usage line, like every other error)."""
 
@@ -425,7 +520,7 @@ def _version():
         return __version__
 
 
-def _data_options(parser):
+def _data_options(parser, immutable=True):
     parser.add_argument("--data", default="digits", metavar="digits|mnist|csv:PATH",
                         help="the rows: scikit-learn's 8x8 digits, the MNIST IDX files of "
                         "--data-dir, or a CSV file with a header row (columns of any type; a "
@@ -438,10 +533,11 @@ def _data_options(parser):
         help="scaling of a CSV's numeric columns before the model sees them (auto: minmax "
         "for a CSV, none for digits and mnist); string and boolean columns are one-hot "
         "encoded")
-    parser.add_argument(
-        "--immutable", default=None, metavar="COL,...",
-        help="CSV columns the examples never change (default: none; integer columns stay "
-        "integers and categories valid categories in any case)")
+    if immutable:
+        parser.add_argument(
+            "--immutable", default=None, metavar="COL,...",
+            help="CSV columns the examples never change (default: none; integer columns stay "
+            "integers and categories valid categories in any case)")
 
 
 def _attack_options(parser):
@@ -512,6 +608,49 @@ def build_parser():
     g.add_argument("--seed", type=int, default=0, help="seed of the model and the attack")
     g.add_argument("--out", default="sk_uae_out", metavar="DIR", help="output folder")
     g.set_defaults(func=_generate, parser=g)
+    r = sub.add_parser(
+        "robustness", help="train with and without adversarial training; robustness curves",
+        description="Train a model on the rows as it is and with adversarial training (examples "
+        "made against the model as it trains join every batch), attack both on held-out rows "
+        "at every budget of --eps-grid, and write robustness.json and robustness.png to --out.",
+        **kw)
+    _data_options(r, immutable=False)
+    r.add_argument("--model", default="autoencoder", choices=ROBUSTNESS_MODEL_NAMES,
+                   help="the model: a sparse autoencoder (reconstruction error under attack, "
+                   "UAE success rate), an MLP classifier (robust accuracy; needs labels), a "
+                   "concrete autoencoder or a contrastive net (shift of the codes; a linear "
+                   "probe's accuracy when the rows have labels)")
+    r.add_argument("--attack", default="pgd", choices=TRAINING_ATTACK_NAMES,
+                   help="the attack of the adversarial training: PGD on the model's own "
+                   "objective, Gaussian noise of L-inf size --eps, or MinMax MINE (UAEs)")
+    r.add_argument("--eps", type=float, default=0.1,
+                   help="budget of the training attack: the largest change of a column, as a "
+                   "fraction of the column's range on the training rows")
+    r.add_argument("--eps-grid", default=EPS_GRID, metavar="E,...",
+                   help="budgets of the robustness curves (same units as --eps)")
+    r.add_argument("--every", default="batch", choices=EVERY_NAMES,
+                   help="make the training examples against the model at each optimiser step, "
+                   "or against the model as each epoch begins")
+    r.add_argument("--ratio", type=float, default=1.0,
+                   help="share of every training batch's rows that get an adversarial example")
+    r.add_argument("--epochs", type=int, default=20, help="training epochs of both models")
+    r.add_argument("--max-iter", type=int, default=10,
+                   help="iterations of the training attack and of the curves' attacks")
+    r.add_argument("--batch-size", type=int, default=256,
+                   help="rows attacked together (the results do not depend on it)")
+    r.add_argument("--n-train", type=int, default=None,
+                   help="training rows (default: 75 %% of the rows)")
+    r.add_argument("--n-test", type=int, default=None,
+                   help="held-out rows attacked by the curves (default: 25 %% of the rows)")
+    r.add_argument("--seed", type=int, default=0,
+                   help="seed of the split, the models, the attacks and the probe")
+    r.add_argument("--device", default="cpu",
+                   help="where the attacks run: cpu, cuda, cuda:<i> or auto")
+    r.add_argument("--no-plots", action="store_true", help="skip the PNG figure")
+    r.add_argument("--verbose", "-v", action="count", default=0,
+                   help="show a progress bar over the stages (two fits, two curves)")
+    r.add_argument("--out", default="sk_uae_out", metavar="DIR", help="output folder")
+    r.set_defaults(func=_robustness, parser=r)
     return parser
 
 

@@ -1,4 +1,4 @@
-"""Fair comparison of augmentations: the engine behind ``sk-uae augment`` and the benchmarks.
+"""Fair comparisons: of augmentations (``sk-uae augment``) and of adversarial training.
 
 For one task, one data split and one seed, :func:`compare_augmentations`
 trains the task's model with each augmentation method through
@@ -27,6 +27,7 @@ runs first.
 """
 
 import tempfile
+import time
 from dataclasses import dataclass
 from numbers import Integral, Real
 
@@ -38,10 +39,13 @@ from sklearn.utils._param_validation import (Interval, StrOptions, validate_para
                                             validate_params)
 
 from ._augmenter import RETRAIN_MODES, UAEAugmenter
+from .callbacks import EVERY, AdversarialTraining
 from .constraints import FeatureConstraints
 from .attacks import PGD, BaseAttack, Duplicate, GaussianNoise, MinMaxMINE
-from .models import (AutoencoderNet, ConcreteAutoencoderNet, ContrastiveNet, ConvAutoencoder,
-                     ConvEncoder, DenseAutoencoder, MLPEncoder, SparseAutoencoder)
+from .metrics import DEFAULT_EPS, robustness_curve
+from .models import (AutoencoderNet, ClassifierNet, ConcreteAutoencoderNet, ContrastiveNet,
+                     ConvAutoencoder, ConvEncoder, DenseAutoencoder, MLPEncoder,
+                     SparseAutoencoder)
 
 METHODS = ("none", "duplicate", "noise", "pgd", "uae")
 
@@ -472,3 +476,181 @@ def _samples_seen(net):
     """Training rows a skorch net was trained on, summed over its history."""
     return int(sum(sum(b["train_batch_size"] for b in epoch["batches"] if "train_batch_size" in b)
                    for epoch in net.history))
+
+
+# ----------------------------------------------------------- adversarial training
+# the models of compare_robustness (``sk-uae robustness --model``) and their kinds
+ROBUSTNESS_MODELS = {"autoencoder": "autoencoder", "classifier": "classifier",
+                     "concrete": "encoder", "contrastive": "encoder"}
+TRAINING_ATTACKS = ("pgd", "noise", "uae")
+
+
+def _robustness_model(model, n_features, epochs, seed):
+    """An unfitted model of :func:`compare_robustness` (see its ``model``)."""
+    if model == "classifier":
+        return ClassifierNet(module__hidden_units=(64,), max_epochs=epochs, lr=1e-2,
+                             random_state=seed)
+    task, name = {"autoencoder": ("reconstruction", "sparse"),
+                  "concrete": ("representation", "concrete"),
+                  "contrastive": ("contrastive", "mlp")}[model]
+    return make_model(task, name, n_features, None, epochs, seed)
+
+
+def training_attack(name, eps, max_iter=10):
+    """The attack of :func:`compare_robustness`'s adversarial training, by name.
+
+    Parameters
+    ----------
+    name : {"pgd", "noise", "uae"}
+        ``"pgd"``: :class:`~sk_uae.attacks.PGD` on the model's own
+        objective (high loss), ``max_iter`` steps of ``eps / 4``;
+        ``"noise"``: :class:`~sk_uae.attacks.GaussianNoise` rescaled to
+        L-infinity ``eps``; ``"uae"``: :class:`~sk_uae.attacks.MinMaxMINE`
+        (unsupervised adversarial examples; supervised on a classifier),
+        ``max_iter`` iterations.
+    eps : float
+        The budget, in units of each column's range (``eps_scale="range"``).
+    max_iter : int, default=10
+        Iterations of PGD and MinMax MINE.
+
+    Returns
+    -------
+    BaseAttack
+    """
+    if name == "pgd":
+        return PGD(eps=eps, eps_step=eps / 4, max_iter=max_iter)
+    if name == "noise":
+        return GaussianNoise(eps=eps)
+    if name == "uae":
+        return MinMaxMINE(eps=eps, max_iter=max_iter)
+    raise ValueError(f"attack {name!r} is not known; expected one of {TRAINING_ATTACKS}.")
+
+
+_ROBUSTNESS_CONSTRAINTS = {
+    "model": [StrOptions(set(ROBUSTNESS_MODELS))],
+    "attack": [StrOptions(set(TRAINING_ATTACKS)), BaseAttack],
+    "eps": [Interval(Real, 0, None, closed="neither")],
+    "eps_grid": [list, tuple, np.ndarray],
+    "every": [StrOptions(set(EVERY))],
+    "ratio": [Interval(Real, 0, 1, closed="both")],
+    "epochs": [Interval(Integral, 1, None, closed="left")],
+    "max_iter": [Interval(Integral, 1, None, closed="left")],
+    "seed": [Interval(Integral, 0, None, closed="left")],
+    "batch_size": [Interval(Integral, 1, None, closed="left")],
+    "device": [str, torch.device],
+    "verbose": ["verbose"],
+}
+
+
+def compare_robustness(X_train, X_test, y_train=None, y_test=None, *, model="autoencoder",
+                       attack="pgd", eps=0.1, eps_grid=DEFAULT_EPS, every="batch", ratio=1.0,
+                       epochs=20, max_iter=10, seed=0, batch_size=256, device="cpu", verbose=0):
+    """Robustness curves of one model trained without and with adversarial training.
+
+    The model is trained twice on ``X_train`` with the same seed, for
+    ``epochs`` epochs each (the same optimiser steps): as it is (``"none"``)
+    and with an :class:`~sk_uae.AdversarialTraining` callback
+    (``"adversarial"``), whose examples join every batch (so that model
+    sees ``1 + ratio`` times the rows). Both are then attacked on
+    ``X_test`` at every budget of ``eps_grid`` by
+    :func:`~sk_uae.metrics.robustness_curve` with a PGD of ``max_iter``
+    steps of a quarter of the budget on the model's own objective (and, for
+    the autoencoder, MinMax MINE of ``max_iter`` iterations for the UAE
+    success rate).
+
+    Parameters
+    ----------
+    X_train, X_test : ndarray of shape (n, d)
+        Training rows and attacked held-out rows.
+    y_train, y_test : ndarray of shape (n,), optional
+        Labels: needed for the classifier; for the encoders they add the
+        probe's accuracy to the curve.
+    model : {"autoencoder", "classifier", "concrete", "contrastive"}, default="autoencoder"
+        A sparse autoencoder, an MLP classifier (64 hidden units), a concrete
+        autoencoder (an encoder: a feature selection) or an MLP
+        contrastive net (an encoder), as :func:`make_model` makes them.
+    attack : {"pgd", "noise", "uae"} or BaseAttack, default="pgd"
+        The attack of the adversarial training (see :func:`training_attack`).
+    eps : float, default=0.1
+        Its budget, in units of each column's range.
+    eps_grid : sequence of float, default=(0.0, 0.05, 0.1, 0.2, 0.3)
+        The budgets of the curves.
+    every : {"batch", "epoch"}, default="batch"
+        Which net the training examples are made against: the current one
+        at each step, or the one at the start of each epoch (see
+        :class:`~sk_uae.AdversarialTraining`).
+    ratio : float in [0, 1], default=1.0
+        Share of every batch's rows that get an example.
+    epochs : int, default=20
+        Training epochs of both models.
+    max_iter : int, default=10
+        Iterations of the training attack (PGD, MinMax MINE) and of the
+        curves' attacks.
+    seed : int, default=0
+        Seed of the models, the attacks and the probe's folds.
+    batch_size : int, default=256
+        Rows attacked together (results do not depend on it).
+    device : str, default="cpu"
+        Where the attacks run.
+    verbose : int, default=0
+        ``>= 1`` shows a progress bar over the four stages (two fits, two
+        curves).
+
+    Returns
+    -------
+    dict
+        ``kind`` (``"autoencoder"``, ``"classifier"`` or ``"encoder"``),
+        ``curves`` (``{"none": DataFrame, "adversarial": DataFrame}``, see
+        :func:`~sk_uae.metrics.robustness_curve`), ``training``
+        (per model: ``seconds`` of its fit, ``rows_seen`` summed over its
+        epochs, and for ``"adversarial"`` the attack's ``adv_rows``,
+        ``adv_iterations`` and ``adv_seconds`` summed over the epochs).
+    """
+    from tqdm.auto import tqdm
+
+    validate_parameter_constraints(_ROBUSTNESS_CONSTRAINTS, dict(
+        model=model, attack=attack, eps=eps, eps_grid=eps_grid, every=every, ratio=ratio,
+        epochs=epochs, max_iter=max_iter, seed=seed, batch_size=batch_size, device=device,
+        verbose=verbose), caller_name="compare_robustness")
+    kind = ROBUSTNESS_MODELS[model]
+    if kind == "classifier" and (y_train is None or y_test is None):
+        raise ValueError("model 'classifier' is trained and judged with labels; the data have "
+                         "none.")
+    labelled = y_train is not None and y_test is not None
+    train_attack = attack if isinstance(attack, BaseAttack) else training_attack(
+        attack, eps, max_iter)
+    base = _robustness_model(model, X_train.shape[1], epochs, seed)
+    callback = AdversarialTraining(train_attack, every=every, ratio=ratio, batch_size=batch_size,
+                                   device=device, random_state=seed)
+    nets = {"none": clone(base),
+            "adversarial": clone(base).set_params(callbacks=[("adversarial", callback)])}
+    curve_kw = dict(attack=PGD(eps=0.1, eps_step=0.025, max_iter=max_iter),
+                    uae_attack=MinMaxMINE(max_iter=max_iter), batch_size=batch_size,
+                    random_state=seed, device=device)
+    y_fit = y_train if labelled else None
+    bar = tqdm(total=4, disable=not verbose, desc="robustness", unit="stage")
+    training, curves = {}, {}
+    try:
+        for name, net in nets.items():
+            bar.set_postfix(stage=f"fit {name}")
+            start = time.perf_counter()
+            net.fit(X_train, y_fit)
+            training[name] = {"seconds": time.perf_counter() - start,
+                              "rows_seen": _samples_seen(net)}
+            if name == "adversarial":
+                training[name].update({key: _history_sum(net, key) for key in
+                                       ("adv_rows", "adv_iterations", "adv_seconds")})
+            bar.update()
+        for name, net in nets.items():
+            bar.set_postfix(stage=f"curve {name}")
+            curves[name] = robustness_curve(net, X_test, y_test if labelled else None,
+                                            eps=eps_grid, **curve_kw)
+            bar.update()
+    finally:
+        bar.close()
+    return {"kind": kind, "curves": curves, "training": training}
+
+
+def _history_sum(net, key):
+    """A per-epoch quantity of a skorch net's history, summed over its epochs."""
+    return float(sum(epoch.get(key, 0) for epoch in net.history))

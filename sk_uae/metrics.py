@@ -1,18 +1,25 @@
-"""Metrics of adversarial examples, as plain functions and as scorers.
+"""Metrics of adversarial examples and of robustness, as plain functions and as scorers.
 
 Plain functions take arrays (``X`` clean, ``X_adv`` adversarial, rows
 aligned). Scorers are callables ``scorer(generator, X, y)`` for a fitted
 :class:`~sk_uae.UAEGenerator` (greater is better, as scikit-learn expects),
 so they plug into :class:`~sklearn.model_selection.GridSearchCV` (``scoring=``)
-to tune ``attack__*`` parameters.
+to tune ``attack__*`` parameters. :func:`robustness_curve` attacks a fitted
+model at a grid of budgets and :func:`make_robustness_scorer` scores one
+budget from the model's side (greater is more robust).
 """
+
+import time
 
 import numpy as np
 import torch
-from sklearn.base import clone
+from sklearn.base import clone, is_classifier
 from sklearn.metrics import accuracy_score
 from sklearn.utils.validation import check_array, check_is_fitted
+from tqdm.auto import tqdm
 
+from ._plots import plot_robustness_curve
+from .attacks import PGD, MinMaxMINE
 from .constraints import satisfied_rows
 from .mine import estimate_mi
 from .utils import seed_from_random_state
@@ -27,6 +34,9 @@ __all__ = [
     "robust_accuracy",
     "make_attack_scorer",
     "constraint_satisfaction",
+    "robustness_curve",
+    "make_robustness_scorer",
+    "plot_robustness_curve",
 ]
 
 
@@ -361,19 +371,20 @@ def robust_accuracy(classifier, X, y, attack, *, batch_size=64, random_state=0, 
     return float(accuracy_score(y, classifier.predict(X_adv)))
 
 
-def _attacked_model(classifier):
-    """The torch net inside a fitted classifier: itself, or a meta-estimator's ``estimator_``."""
-    check_is_fitted(classifier)
-    model = getattr(classifier, "estimator_", classifier)
-    if not isinstance(getattr(model, "module_", None), torch.nn.Module):
+def _attacked_model(model, caller="robust_accuracy", name="classifier"):
+    """The torch net inside a fitted model: itself, or a meta-estimator's ``estimator_``."""
+    check_is_fitted(model)
+    inner = getattr(model, "estimator_", model)
+    if not isinstance(getattr(inner, "module_", None), torch.nn.Module):
+        hint = (" For another model pass a fitted UAEGenerator as attack (a transfer attack)."
+                if caller == "robust_accuracy" else "")
         raise TypeError(
-            "robust_accuracy attacks classifier itself when attack is an attack object, so "
-            "classifier must be a fitted torch net with its module as `module_` (e.g. "
-            "sk_uae.models.ClassifierNet) or a fitted meta-estimator around one, such as "
-            f"UAEAugmenter; got {type(classifier).__name__}. For another model pass a fitted "
-            "UAEGenerator as attack (a transfer attack)."
+            f"{caller} attacks {name} itself, so {name} must be a fitted torch net with its "
+            "module as `module_` (e.g. sk_uae.models.ClassifierNet or AutoencoderNet) or a "
+            f"fitted meta-estimator around one, such as UAEAugmenter; got "
+            f"{type(model).__name__}.{hint}"
         )
-    return model
+    return inner
 
 
 _SCORES = {
@@ -431,4 +442,362 @@ def make_attack_scorer(metric, **kwargs):
         return sign * fn(generator, X, X_adv, info, y, kwargs)
 
     scorer.__name__ = f"{metric}_scorer"
+    return scorer
+
+
+# ------------------------------------------------------------------ robustness
+DEFAULT_EPS = (0.0, 0.05, 0.1, 0.2, 0.3)
+MODEL_KINDS = ("autoencoder", "classifier", "encoder")
+# metric -> whether greater is better (for the model: more robust)
+ROBUSTNESS_METRICS = {
+    "accuracy": True,
+    "probe_accuracy": True,
+    "reconstruction_error": False,
+    "uae_success_rate": False,
+    "shift_cosine": False,
+    "shift_l2": False,
+}
+_KIND_METRICS = {"classifier": ("accuracy",),
+                 "autoencoder": ("reconstruction_error", "uae_success_rate"),
+                 "encoder": ("shift_cosine", "shift_l2", "probe_accuracy")}
+_NEEDS_LABELS = ("accuracy", "probe_accuracy")
+_CURVE_OPTIONS = ("attack", "kind", "uae_attack", "probe", "batch_size", "random_state",
+                  "device", "verbose")
+
+
+def robustness_curve(model, X, y=None, attack=None, eps=DEFAULT_EPS, *, kind="auto",
+                     metrics="auto", uae_attack=None, probe=None, batch_size=64, random_state=0,
+                     device="cpu", verbose=0):
+    """Attack a fitted model at every budget of ``eps`` and measure what is left.
+
+    For each budget the attack is fitted on ``X`` (``clip_values="auto"``
+    becomes the range of ``X``, ``eps_scale`` its columns' units), run
+    against the model, and the model's outputs on the attacked rows are
+    compared with the clean ones. The measures depend on the model's kind:
+
+    * ``"classifier"``: ``accuracy`` on the attacked rows (the robust
+      accuracy of :func:`robust_accuracy`; untargeted, against ``y``);
+    * ``"autoencoder"``: ``reconstruction_error``, the mean squared error
+      between the *clean* rows and the reconstructions of the attacked rows
+      (under the high-loss ``attack``), and ``uae_success_rate``, the share
+      of rows for which ``uae_attack`` (MinMax MINE) finds an unsupervised
+      adversarial example within the budget;
+    * ``"encoder"`` (a contrastive net, a concrete autoencoder's selection):
+      the shift of the codes (``transform``) between clean and attacked
+      rows, ``shift_cosine`` (mean of one minus their cosine similarity) and
+      ``shift_l2`` (mean L2 distance), and, given ``y``,
+      ``probe_accuracy``: a linear probe fitted on clean codes, scored on
+      attacked ones. The probe is cross-fitted on the rows of ``X``
+      (stratified 5 folds, or fewer for a class with fewer rows): each row
+      is scored by a probe fitted on the clean codes of the other folds,
+      so budget 0 gives the probe's cross-validated accuracy, not its
+      accuracy on the rows it was fitted on.
+
+    Budget 0 is the clean model (no attack; ``uae_success_rate`` is NaN).
+
+    Parameters
+    ----------
+    model : fitted estimator
+        A fitted torch net of :mod:`sk_uae.models` (or any skorch net with
+        its module as ``module_``), or a fitted meta-estimator around one
+        such as :class:`~sk_uae.UAEAugmenter` (its ``estimator_`` is
+        attacked; ``predict`` and ``transform`` are the meta-estimator's).
+    X : array-like of shape (n_samples, n_features)
+        Rows to attack (held-out rows, usually).
+    y : array-like of shape (n_samples,), default=None
+        Labels: needed by ``accuracy`` and ``probe_accuracy``.
+    attack : BaseAttack, default=None
+        The high-loss attack of every measure but ``uae_success_rate``;
+        ``None`` means ``PGD(eps_step=eps / 4, max_iter=10)`` on the model's
+        own objective (see :func:`~sk_uae.attacks.resolve_objective`: the
+        cross-entropy of a classifier, the reconstruction error of an
+        autoencoder, the contrastive loss of a ``ContrastiveNet``). At each
+        budget a clone gets ``eps`` set to it and, if it has one,
+        ``eps_step`` scaled in proportion (the ratio ``eps_step / eps`` of
+        the attack given is kept). It must be untargeted and have ``eps``.
+    eps : sequence of float, default=(0.0, 0.05, 0.1, 0.2, 0.3)
+        The budgets, in the attack's ``eps_scale`` units (by default each
+        column's range on ``X``); one row of the result each, in this order.
+    kind : {"auto", "autoencoder", "classifier", "encoder"}, default="auto"
+        ``"auto"``: ``"classifier"`` for a classifier
+        (:func:`sklearn.base.is_classifier`), ``"encoder"`` for a net with
+        its own attack objective (``uae_objective``, e.g. ``ContrastiveNet``)
+        or a feature selector (``get_support``, e.g.
+        ``ConcreteAutoencoderNet``), ``"autoencoder"`` otherwise.
+    metrics : "auto" or sequence of str, default="auto"
+        Measures to compute, among ``accuracy``, ``probe_accuracy``,
+        ``reconstruction_error``, ``uae_success_rate``, ``shift_cosine`` and
+        ``shift_l2``; ``"auto"`` takes those of the kind (without
+        ``probe_accuracy`` when ``y`` is None).
+    uae_attack : BaseAttack, default=None
+        The attack of ``uae_success_rate``; ``None`` means ``MinMaxMINE()``
+        (its ``eps`` set to each budget).
+    probe : classifier, default=None
+        The probe of ``probe_accuracy`` (cloned and fitted once per fold on
+        the clean codes); ``None`` means a ``StandardScaler`` and a
+        ``LogisticRegression(max_iter=1000)``.
+    batch_size : int, default=64
+        Rows attacked together; the results do not depend on it.
+    random_state : int, RandomState or None, default=0
+        Seed of the attacks' draws (the same at every budget) and of the
+        probe's folds.
+    device : str, default="cpu"
+        Where the attacks run: ``"cpu"``, ``"cuda"``, ``"cuda:<i>"`` or
+        ``"auto"``.
+    verbose : int, default=0
+        ``>= 1`` shows a progress bar over the budgets.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per budget: ``eps``, the measures, and ``seconds`` (the
+        attacks' wall time at that budget). ``attrs["kind"]`` is the kind
+        and ``attrs["greater_is_better"]`` says, per measure, whether a
+        larger value means a more robust model.
+
+    Raises
+    ------
+    ValueError
+        If a measure needs ``y`` and none is given, the attack is targeted or
+        has no ``eps``, or a budget is negative.
+    TypeError
+        If the model (or its ``estimator_``) has no torch module ``module_``.
+
+    See Also
+    --------
+    make_robustness_scorer : one budget's measure as a scorer.
+    plot_robustness_curve : draw the curve.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sk_uae.metrics import robustness_curve
+    >>> from sk_uae.models import AutoencoderNet
+    >>> X = np.random.RandomState(0).rand(64, 8).astype("float32")
+    >>> ae = AutoencoderNet(module__hidden_units=4, max_epochs=2, random_state=0).fit(X)
+    >>> curve = robustness_curve(ae, X, eps=(0.0, 0.1), metrics=["reconstruction_error"])
+    >>> list(curve.columns)
+    ['eps', 'reconstruction_error', 'seconds']
+    """
+    import pandas as pd
+
+    X = check_array(X, dtype=(np.float32, np.float64))
+    y = None if y is None else np.asarray(y)
+    if y is not None and y.shape[0] != X.shape[0]:
+        raise ValueError(f"y has {y.shape[0]} rows but X has {X.shape[0]}.")
+    target = _attacked_model(model, "robustness_curve", "model")
+    kind = _model_kind(model, target) if kind == "auto" else kind
+    if kind not in MODEL_KINDS:
+        raise ValueError(f"kind={kind!r} is not known; expected 'auto' or one of {MODEL_KINDS}.")
+    metrics = _curve_metrics(kind, metrics, y)
+    budgets = [float(e) for e in np.atleast_1d(np.asarray(eps, dtype=np.float64))]
+    if not budgets or not all(np.isfinite(e) and e >= 0 for e in budgets):
+        raise ValueError(f"eps must be non-negative finite budgets, at least one; got {eps!r}.")
+    high = attack if attack is not None else PGD(eps=0.1, eps_step=0.025, max_iter=10)
+    uae = uae_attack if uae_attack is not None else MinMaxMINE()
+    needs_high = any(m != "uae_success_rate" for m in metrics)
+    for a, used in ((high, needs_high), (uae, "uae_success_rate" in metrics)):
+        if used:
+            _check_curve_attack(a)
+    seed = seed_from_random_state(random_state)
+    run = dict(seed=seed, batch_size=batch_size, device=device)
+    clean = {}
+    if any(m.startswith(("shift", "probe")) for m in metrics):
+        clean["codes"] = np.asarray(model.transform(X), dtype=np.float64)
+    if "probe_accuracy" in metrics:
+        clean["probe"] = _CrossFittedProbe(probe if probe is not None else _default_probe(),
+                                           seed).fit(clean["codes"], y)
+    rows = []
+    for e in tqdm(budgets, disable=not verbose, desc="robustness", unit="eps"):
+        start = time.perf_counter()
+        row = {"eps": e}
+        if needs_high:
+            X_adv = X if e == 0 else _at_budget(high, e).fit(X).perturb(target, X, y, **run)[0]
+            for m in metrics:
+                if m != "uae_success_rate":
+                    row[m] = _ROBUSTNESS_VALUES[m](model, X, X_adv, y, clean)
+        if "uae_success_rate" in metrics:
+            row["uae_success_rate"] = float("nan") if e == 0 else float(np.mean(
+                _at_budget(uae, e).fit(X).perturb(target, X, y, **run)[1]["success"]))
+        row["seconds"] = time.perf_counter() - start
+        rows.append(row)
+    curve = pd.DataFrame(rows, columns=["eps", *metrics, "seconds"])
+    curve.attrs["kind"] = kind
+    curve.attrs["greater_is_better"] = {m: ROBUSTNESS_METRICS[m] for m in metrics}
+    return curve
+
+
+def _model_kind(model, target):
+    """The kind of a model for :func:`robustness_curve` (see its ``kind``)."""
+    if is_classifier(model):
+        return "classifier"
+    if callable(getattr(target, "uae_objective", None)) or callable(
+            getattr(target, "get_support", None)):
+        return "encoder"
+    return "autoencoder"
+
+
+def _curve_metrics(kind, metrics, y):
+    if isinstance(metrics, str):
+        if metrics != "auto":
+            raise ValueError(f"metrics={metrics!r}: expected 'auto' or a list of measures.")
+        return [m for m in _KIND_METRICS[kind] if y is not None or m not in _NEEDS_LABELS]
+    metrics = list(metrics)
+    unknown = [m for m in metrics if m not in ROBUSTNESS_METRICS]
+    if unknown or not metrics or len(set(metrics)) != len(metrics):
+        raise ValueError(f"metrics must name distinct measures among "
+                         f"{sorted(ROBUSTNESS_METRICS)}; got {metrics!r}.")
+    if y is None and any(m in _NEEDS_LABELS for m in metrics):
+        raise ValueError(f"the measures {[m for m in metrics if m in _NEEDS_LABELS]} need the "
+                         "labels y.")
+    return metrics
+
+
+def _check_curve_attack(attack):
+    params = attack.get_params(deep=False)
+    if "eps" not in params:
+        raise ValueError(
+            f"a robustness curve sets the attack's budget eps, and {type(attack).__name__} has "
+            "none; use an attack with eps (PGD, MinMaxMINE, GaussianNoise).")
+    if params.get("targeted", False):
+        raise ValueError(
+            f"a robustness curve needs an untargeted attack; got {type(attack).__name__} with "
+            "targeted=True.")
+
+
+def _at_budget(attack, eps):
+    """A clone of ``attack`` with budget ``eps`` (``eps_step`` kept in proportion to it)."""
+    params = attack.get_params(deep=False)
+    new = {"eps": eps}
+    if "eps_step" in params and params.get("eps"):
+        new["eps_step"] = float(params["eps_step"]) * eps / float(params["eps"])
+    return clone(attack).set_params(**new)
+
+
+class _CrossFittedProbe:
+    """A probe per fold of the rows, each scoring the rows it was not fitted on.
+
+    ``score(codes, y)`` takes the codes of the same rows, in the same order,
+    as ``fit`` (the attacked rows' codes), so that no row is scored by a probe
+    that saw it: at budget 0 this is the probe's cross-validated accuracy.
+    """
+
+    def __init__(self, probe, seed, n_splits=5):
+        self.probe, self.seed, self.n_splits = probe, seed, n_splits
+
+    def fit(self, codes, y):
+        from sklearn.model_selection import StratifiedKFold
+
+        _, counts = np.unique(y, return_counts=True)
+        k = min(self.n_splits, int(counts.min()))
+        if len(counts) < 2 or k < 2:
+            raise ValueError(
+                "probe_accuracy cross-fits its probe and needs at least two classes with two "
+                f"rows each in y; got class counts {counts.tolist()}.")
+        folds = StratifiedKFold(k, shuffle=True, random_state=self.seed % (2**32 - 1))
+        self.folds_ = [(clone(self.probe).fit(codes[train], y[train]), test)
+                       for train, test in folds.split(codes, y)]
+        return self
+
+    def score(self, codes, y):
+        right = sum(int(np.sum(probe.predict(codes[test]) == y[test]))
+                    for probe, test in self.folds_)
+        return right / len(y)
+
+
+def _default_probe():
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    return make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
+
+
+def _reconstruction_error(model, X, X_adv, y, clean):
+    recon = np.asarray(model.predict(X_adv), dtype=np.float64)
+    if recon.shape != X.shape:
+        raise ValueError(f"reconstruction_error needs a model whose predict rebuilds the rows; "
+                         f"{type(model).__name__}.predict gives shape {recon.shape} for X of "
+                         f"shape {X.shape}.")
+    return float(np.mean((recon - X.astype(np.float64)) ** 2))
+
+
+def _codes(model, X_adv):
+    return np.asarray(model.transform(X_adv), dtype=np.float64)
+
+
+_ROBUSTNESS_VALUES = {
+    "accuracy": lambda model, X, X_adv, y, clean: float(
+        accuracy_score(y, model.predict(X_adv))),
+    "reconstruction_error": _reconstruction_error,
+    "shift_cosine": lambda model, X, X_adv, y, clean: 1.0 - cosine_similarity(
+        clean["codes"], _codes(model, X_adv)),
+    "shift_l2": lambda model, X, X_adv, y, clean: distortion(
+        clean["codes"], _codes(model, X_adv), norm="l2"),
+    "probe_accuracy": lambda model, X, X_adv, y, clean: float(
+        clean["probe"].score(_codes(model, X_adv), y)),
+}
+
+
+def make_robustness_scorer(eps=0.1, metric=None, **kwargs):
+    """Scorer ``scorer(estimator, X, y)``: a fitted model's robustness at one budget.
+
+    Runs :func:`robustness_curve` at the single budget ``eps`` and returns
+    the measure, signed so that greater is better for the *model* (more
+    robust): accuracies as they are; the reconstruction error, the shift of
+    the codes and the UAE success rate negated. For
+    :class:`~sklearn.model_selection.GridSearchCV` (``scoring=``) over the
+    model's parameters, e.g. those of an :class:`~sk_uae.AdversarialTraining`
+    callback (``callbacks__<name>__ratio``).
+
+    Parameters
+    ----------
+    eps : float, default=0.1
+        The budget (in the attack's ``eps_scale`` units).
+    metric : str or None, default=None
+        A measure of :func:`robustness_curve`; ``None`` takes the kind's
+        first: ``accuracy`` (classifiers), ``reconstruction_error``
+        (autoencoders), ``probe_accuracy`` (encoders, with labels; else
+        ``shift_l2``).
+    **kwargs
+        Passed to :func:`robustness_curve`: ``attack``, ``kind``,
+        ``uae_attack``, ``probe``, ``batch_size``, ``random_state``,
+        ``device``, ``verbose``.
+
+    Returns
+    -------
+    callable
+
+    Examples
+    --------
+    >>> from sk_uae.attacks import PGD
+    >>> from sk_uae.metrics import make_robustness_scorer
+    >>> scoring = {"pgd_0.1": make_robustness_scorer(0.1),
+    ...            "pgd_0.2": make_robustness_scorer(0.2, attack=PGD(eps_step=0.05))}
+    """
+    unknown = sorted(set(kwargs) - set(_CURVE_OPTIONS))
+    if unknown:
+        raise TypeError(f"make_robustness_scorer got unexpected arguments {unknown}; it passes "
+                        f"on only {list(_CURVE_OPTIONS)}.")
+    if metric is not None and metric not in ROBUSTNESS_METRICS:
+        raise ValueError(f"metric={metric!r} is not known; expected None or one of "
+                         f"{sorted(ROBUSTNESS_METRICS)}.")
+    if not (np.isfinite(eps) and eps >= 0):
+        raise ValueError(f"eps must be a non-negative budget; got {eps!r}.")
+
+    def scorer(estimator, X, y=None):
+        name = metric
+        if name is None:
+            kind = kwargs.get("kind", "auto")
+            if kind == "auto":
+                kind = _model_kind(estimator, _attacked_model(estimator, "robustness_curve",
+                                                              "model"))
+            name = _KIND_METRICS[kind][0]
+            if kind == "encoder":
+                name = "probe_accuracy" if y is not None else "shift_l2"
+        curve = robustness_curve(estimator, X, y, eps=(eps,), metrics=[name], **kwargs)
+        value = float(curve[name].iloc[0])
+        return value if ROBUSTNESS_METRICS[name] else -value
+
+    scorer.__name__ = f"robustness_{metric or 'auto'}_scorer"
     return scorer

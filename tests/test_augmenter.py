@@ -91,3 +91,44 @@ def test_sampler_in_imblearn_pipeline(digits):
     assert not hasattr(sampler, "transform")
     pipe = ImbPipeline([("uae", sampler), ("clf", LogisticRegression(max_iter=300))]).fit(X, y)
     assert pipe.score(X, y) > 0.5
+
+
+def _weights(net):
+    return np.concatenate([p.detach().numpy().ravel() for p in net.module_.parameters()])
+
+
+def test_rounds_repeat_attack_and_retrain(digits):
+    """rounds=1 is fit, attack, retrain; round 2 attacks round 1's model and retrains.
+
+    Reproduced step by step with the public pieces: a generator around the
+    model (round 1) or around round 1's final model, frozen (round 2), and a
+    fresh fit on the rows plus that round's examples.
+    """
+    from sklearn.base import clone
+    from sklearn.frozen import FrozenEstimator
+
+    from sk_uae import UAEGenerator
+    from sk_uae.attacks import PGD
+
+    X = digits[0][:120]
+    ae = AutoencoderNet(module__hidden_units=8, max_epochs=2, random_state=0)
+    attack = PGD(eps=0.1, eps_step=0.05, max_iter=3)
+    one = UAEAugmenter(ae, attack, random_state=0).fit(X)
+    two = UAEAugmenter(ae, attack, rounds=2, random_state=0).fit(X)
+
+    first = UAEGenerator(ae, attack, random_state=0).fit(X)
+    final1 = clone(ae).fit(np.vstack([X, first.transform(X)]))
+    np.testing.assert_array_equal(_weights(one.estimator_), _weights(final1))
+    np.testing.assert_array_equal(_weights(two.generator_.estimator_), _weights(final1))
+    second = UAEGenerator(FrozenEstimator(final1), attack, random_state=2).fit(X)
+    final2 = clone(ae).fit(np.vstack([X, second.transform(X)]))
+    np.testing.assert_array_equal(_weights(two.estimator_), _weights(final2))
+    assert len(two.round_success_rates_) == 2 and one.round_success_rates_ == [
+        one.uae_success_rate_]
+    assert two.n_train_samples_ == 240
+
+    cont = UAEAugmenter(ae, attack, rounds=3, retrain="continue", random_state=0).fit(X)
+    assert len(cont.estimator_.history) == 4 * 2  # first fit, then one partial_fit a round
+    assert cont.generator_.estimator_ is cont.estimator_
+    with pytest.raises(ValueError, match="rounds"):
+        UAEAugmenter(ae, attack, rounds=0).fit(X)

@@ -266,7 +266,8 @@ def test_help_names_every_option_with_text_and_default(capsys):
             if action.default is None:  # the help says what happens without it
                 assert "default" in action.help, (name, action.option_strings)
         text = command.format_help()
-        assert "(default: 0.3)" in text and "(default: sk_uae_out)" in text
+        eps = "0.1" if name == "robustness" else "0.3"  # training budget / the UAE attack's
+        assert f"(default: {eps})" in text and "(default: sk_uae_out)" in text
     with pytest.raises(SystemExit):
         main(["--version"])
     assert capsys.readouterr().out.strip() == f"sk-uae {sk_uae.__version__}"
@@ -281,11 +282,16 @@ def test_abbreviations_are_refused_and_errors_show_the_usage(capsys, tmp_path):
 def test_the_parser_tables_are_the_library_tables():
     from sk_uae import cli
     from sk_uae._augmenter import RETRAIN_MODES
-    from sk_uae.evaluation import METHODS, TASKS
+    from sk_uae.callbacks import EVERY
+    from sk_uae.evaluation import METHODS, ROBUSTNESS_MODELS, TASKS, TRAINING_ATTACKS
+    from sk_uae.metrics import DEFAULT_EPS
     from sk_uae.tabular import SCALERS
 
     assert set(cli.TASK_NAMES) == set(TASKS) and cli.METHOD_NAMES == METHODS
     assert cli.RETRAIN_NAMES == RETRAIN_MODES and cli.SCALE_NAMES == SCALERS
+    assert cli.ROBUSTNESS_MODEL_NAMES == tuple(ROBUSTNESS_MODELS)
+    assert cli.TRAINING_ATTACK_NAMES == TRAINING_ATTACKS and cli.EVERY_NAMES == EVERY
+    assert tuple(float(e) for e in cli.EPS_GRID.split(",")) == DEFAULT_EPS
 
 
 def test_help_answers_without_loading_torch():
@@ -293,7 +299,8 @@ def test_help_answers_without_loading_torch():
     import sys
 
     code = ("import sys; from sk_uae.cli import main\n"
-            "try:\n    main(['augment', '--help'])\nexcept SystemExit:\n    pass\n"
+            "for command in ('augment', 'robustness'):\n"
+            "    try:\n        main([command, '--help'])\n    except SystemExit:\n        pass\n"
             "assert 'torch' not in sys.modules and 'sklearn' not in sys.modules, "
             "sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'sklearn'))")
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
@@ -319,3 +326,57 @@ def test_a_resumed_run_says_so(tmp_path, capsys):
     capsys.readouterr()
     assert main(argv) == 0
     assert "resumed 2 of 2 results from" in capsys.readouterr().err
+
+
+def test_robustness_writes_both_curves(tmp_path, capsys):
+    out = tmp_path / "rob"
+    assert main(["robustness", "--model", "classifier", "--n-train", "200", "--n-test", "60",
+                 "--epochs", "2", "--max-iter", "2", "--eps-grid", "0,0.1,0.2",
+                 "--out", str(out)]) == 0
+    res = json.loads((out / "robustness.json").read_text())
+    assert res["kind"] == "classifier" and res["greater_is_better"] == {"accuracy": True}
+    for name in ("none", "adversarial"):
+        curve = res["curves"][name]
+        assert curve["eps"] == [0.0, 0.1, 0.2] and all(0 <= a <= 1 for a in curve["accuracy"])
+    adv = res["training"]["adversarial"]
+    assert adv["adv_rows"] == 2 * 200 and adv["adv_iterations"] == 2 * 200 * 2
+    assert adv["rows_seen"] == 2 * res["training"]["none"]["rows_seen"]
+    assert (out / "robustness.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    printed = capsys.readouterr().out
+    assert "accuracy (higher is more robust)" in printed and "rows attacked" in printed
+
+
+@pytest.mark.parametrize("model", ["concrete", "contrastive"])
+def test_robustness_of_an_encoder_has_a_probe(tmp_path, model):
+    out = tmp_path / model
+    assert main(["robustness", "--model", model, "--n-train", "150", "--n-test", "60",
+                 "--epochs", "1", "--max-iter", "2", "--eps-grid", "0,0.2", "--no-plots",
+                 "--out", str(out)]) == 0
+    res = json.loads((out / "robustness.json").read_text())
+    assert res["kind"] == "encoder"
+    curve = res["curves"]["adversarial"]
+    assert curve["shift_l2"][0] == 0 and curve["shift_l2"][1] > 0
+    assert 0 <= curve["probe_accuracy"][1] <= 1
+
+
+def test_robustness_autoencoder_writes_strict_json(tmp_path):
+    out = tmp_path / "ae"
+    assert main(["robustness", "--n-train", "120", "--n-test", "40", "--epochs", "1",
+                 "--max-iter", "2", "--eps-grid", "0,0.2", "--attack", "noise", "--no-plots",
+                 "--out", str(out)]) == 0
+    text = (out / "robustness.json").read_text()
+    assert "NaN" not in text  # the UAE success rate of budget 0 is null
+    res = json.loads(text)
+    assert res["curves"]["none"]["uae_success_rate"][0] is None
+    assert not (out / "robustness.png").exists()
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["robustness", "--eps-grid", "0,x"], "--eps-grid"),
+    (["robustness", "--eps-grid", "-0.1"], "non-negative"),
+    (["robustness", "--model", "tree"], "argument --model: invalid choice: 'tree'"),
+    (["robustness", "--immutable", "a"], "unrecognized arguments: --immutable"),
+])
+def test_robustness_bad_options(argv, message, capsys, tmp_path):
+    assert main(argv + ["--out", str(tmp_path)]) == 2
+    assert message in capsys.readouterr().err

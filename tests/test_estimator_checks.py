@@ -8,7 +8,7 @@ from sklearn.base import clone
 from sklearn.utils import gen_batches, get_tags
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from sk_uae import UAEAugmenter, UAEGenerator, UAESampler
+from sk_uae import AdversarialTraining, UAEAugmenter, UAEGenerator, UAESampler
 from sk_uae.attacks import PGD, MinMaxMINE
 from sk_uae.models import (AutoencoderNet, ClassifierNet, ConcreteAutoencoderNet, ContrastiveNet,
                            DenseAutoencoder)
@@ -41,6 +41,11 @@ ESTIMATORS = [
                    batch_size=16, n_negatives=8, random_state=0),
     UAEGenerator(_small_ae(), attack=_small_attack(), batch_size=16, random_state=0),
     UAEAugmenter(_small_ae(), attack=_small_attack(), batch_size=16, random_state=0),
+    UAEAugmenter(_small_ae(), attack=PGD(eps=0.1, max_iter=2), rounds=2, batch_size=16,
+                 random_state=0),
+    # adversarial training on examples made as it trains
+    _small_ae().set_params(callbacks=[("adversarial", AdversarialTraining(
+        PGD(eps=0.1, max_iter=2), random_state=0))]),
     UAEGenerator(),  # every default, on the checks' standard-normal data
 ]
 
@@ -70,8 +75,18 @@ EXPECTED_FAILURES = {
 }
 
 
+SKORCH_CALLBACK_STATE = (
+    "skorch initialises the callback objects given in `callbacks` in place and they keep "
+    "their state on themselves (AdversarialTraining its fitted attack; skorch's own "
+    "EarlyStopping fails this check the same way); clone() gives fresh ones."
+)
+
+
 def _expected_failed_checks(estimator):
-    return dict(EXPECTED_FAILURES.get(type(estimator).__name__, {}))
+    failures = dict(EXPECTED_FAILURES.get(type(estimator).__name__, {}))
+    if getattr(estimator, "callbacks", None):
+        failures["check_estimators_overwrite_params"] = SKORCH_CALLBACK_STATE
+    return failures
 
 
 def _check_name(check):

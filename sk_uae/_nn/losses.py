@@ -4,13 +4,14 @@ import torch
 from torch import nn
 
 
-def nt_xent(z1, z2, temperature=0.5, reduction="mean"):
+def nt_xent(z1, z2, temperature=0.5, reduction="mean", groups=None):
     """NT-Xent loss of SimCLR on ``N`` view pairs (the ``2N`` anchors of a batch).
 
     For anchor ``a`` among the ``2N`` L2-normalised projections, with positive
     ``p`` (the other view of the same sample),
     ``l_a = -log(exp(s_ap / t) / sum_{k != a} exp(s_ak / t))`` with ``s``
-    the cosine similarity.
+    the cosine similarity. With ``groups``, the views of other pairs of the
+    anchor's group are left out of the sum (they are no negatives).
 
     Parameters
     ----------
@@ -20,6 +21,11 @@ def nt_xent(z1, z2, temperature=0.5, reduction="mean"):
         Temperature ``t`` dividing the cosine similarities (positive).
     reduction : {"mean", "none"}, default="mean"
         ``"none"`` returns the ``2N`` anchor losses (first the ``z1`` rows).
+    groups : torch.Tensor of shape (N,), optional
+        A group label per pair: pairs of one group are views of one sample
+        (e.g. a row and its adversarial example, each paired with the clean
+        row), so they are not each other's negatives. ``None``: every pair
+        is its own group.
 
     Returns
     -------
@@ -28,8 +34,13 @@ def nt_xent(z1, z2, temperature=0.5, reduction="mean"):
     n = z1.shape[0]
     z = nn.functional.normalize(torch.cat([z1, z2]), dim=1)
     sim = z @ z.T / temperature
-    sim = sim.masked_fill(torch.eye(2 * n, dtype=torch.bool, device=z.device), float("-inf"))
+    excluded = torch.eye(2 * n, dtype=torch.bool, device=z.device)
     positive = torch.cat([torch.arange(n, 2 * n), torch.arange(n)]).to(z.device)
+    if groups is not None:
+        g = torch.as_tensor(groups, device=z.device).repeat(2)
+        excluded = excluded | (g[:, None] == g[None, :])
+        excluded[torch.arange(2 * n, device=z.device), positive] = False
+    sim = sim.masked_fill(excluded, float("-inf"))
     losses = torch.logsumexp(sim, dim=1) - sim[torch.arange(2 * n, device=z.device), positive]
     return losses.mean() if reduction == "mean" else losses
 
@@ -68,9 +79,9 @@ def nt_xent_bank(z1, z2, negatives, temperature=0.5):
 
 
 class NTXentLoss(nn.Module):
-    """NT-Xent as a torch criterion: ``NTXentLoss(temperature)(z1, z2)``.
+    """NT-Xent as a torch criterion: ``NTXentLoss(temperature)(z1, z2, groups=None)``.
 
-    The mean of :func:`nt_xent` over the ``2N`` anchors.
+    The mean of :func:`nt_xent` over the ``2N`` anchors (``groups`` as there).
 
     Parameters
     ----------
@@ -84,5 +95,5 @@ class NTXentLoss(nn.Module):
             raise ValueError(f"temperature must be a positive number; got {temperature!r}.")
         self.temperature = float(temperature)
 
-    def forward(self, z1, z2):
-        return nt_xent(z1, z2, self.temperature)
+    def forward(self, z1, z2, groups=None):
+        return nt_xent(z1, z2, self.temperature, groups=groups)

@@ -205,6 +205,19 @@ class BaseAttack(BaseEstimator):
     def _prepare_run(self, device, model):
         """Resolve what depends on the device and the model before a run (hook; a no-op)."""
 
+    def n_iterations(self):
+        """Gradient steps on the attacked model that one run makes per row (hook).
+
+        The cost of the attack in forward and backward passes of the model,
+        for accounting (e.g. :class:`~sk_uae.AdversarialTraining` records
+        rows attacked times this). The default is 1.
+
+        Returns
+        -------
+        int
+        """
+        return 1
+
     # ---------------------------------------------------------------- hooks
     @fill_doc(**HOOK_DOCS)
     def objective_for(self, estimator, module):
@@ -583,6 +596,15 @@ class _GoalMixin:
 
 class _ModelFreeMixin:
     """``objective_for`` of the attacks that use no model (noise, duplication)."""
+
+    def n_iterations(self):
+        """0: this attack takes no step on the model.
+
+        Returns
+        -------
+        int
+        """
+        return 0
 
     @fill_doc(**HOOK_DOCS)
     def objective_for(self, estimator, module):

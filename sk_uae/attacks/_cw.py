@@ -145,6 +145,15 @@ class CarliniWagnerL2(_GoalMixin, _ObjectiveMixin, BaseAttack):
         self.confidence = confidence
         self.objective = objective
 
+    def n_iterations(self):
+        """``binary_search_steps * max_iter`` Adam steps.
+
+        Returns
+        -------
+        int
+        """
+        return int(self.binary_search_steps) * int(self.max_iter)
+
     def _run(self, batch):
         return carlini_wagner_l2(
             batch.x, batch.objective, y=batch.y, initial_const=float(self.initial_const),

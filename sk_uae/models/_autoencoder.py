@@ -20,7 +20,10 @@ class AutoencoderNet(UnsupervisedNet):
     The module must map a batch to ``(reconstruction, code)`` (as the
     modules of :mod:`sk_uae.models` do); its ``input_dim`` is taken from
     ``X`` at fit time, so ``module__input_dim`` need not be given. The
-    training loss is ``criterion(reconstruction, X) + module.penalty(code)``.
+    training loss is ``criterion(reconstruction, T) + module.penalty(code)``
+    with ``T`` the batch's targets: the rows themselves, or, for the
+    adversarial rows that :class:`~sk_uae.AdversarialTraining` adds, their
+    clean rows (a denoising target).
     Any skorch parameter works (``module__*``, ``optimizer__*``,
     ``callbacks``, ``device``...).
 
@@ -162,8 +165,11 @@ class AutoencoderNet(UnsupervisedNet):
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
         recon, code = _split(y_pred)
-        X = torch.as_tensor(X, device=recon.device, dtype=recon.dtype)
-        loss = self.criterion_(recon, X)
+        # the rows to rebuild: the batch's targets (the inputs themselves, or the clean
+        # rows of adversarial inputs), else the inputs
+        target = y_true if _is_target(y_true, recon) else X
+        target = torch.as_tensor(target, device=recon.device, dtype=recon.dtype)
+        loss = self.criterion_(recon, target)
         penalty = getattr(self.module_, "penalty", None)
         if penalty is not None and code is not None:
             loss = loss + penalty(code)
@@ -228,6 +234,11 @@ class AutoencoderNet(UnsupervisedNet):
 
 # the values each named output activation can produce
 _REACH = {"sigmoid": (0.0, 1.0), "tanh": (-1.0, 1.0), "relu": (0.0, np.inf)}
+
+
+def _is_target(y_true, recon):
+    """Whether skorch's ``y_true`` holds reconstruction targets (not its placeholder)."""
+    return isinstance(y_true, torch.Tensor) and tuple(y_true.shape) == tuple(recon.shape)
 
 
 def _split(out):

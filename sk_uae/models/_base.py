@@ -18,6 +18,13 @@ class UnsupervisedNet(SeededNetMixin, TransformerMixin, NeuralNet):
     weight initialisation and the batch shuffling, and inference runs in
     eval mode, batch by batch, without gradients.
 
+    skorch is handed ``X`` as the inputs *and* as the targets, so every
+    training batch is a pair ``(Xi, Ti)`` with ``Ti`` the rows each input is
+    trained towards: the input itself in a plain fit (an autoencoder's
+    reconstruction target, a contrastive net's second view), the clean row
+    of an adversarial example that
+    :class:`~sk_uae.AdversarialTraining` appends to the batch.
+
     Parameters
     ----------
     module : torch.nn.Module class or instance
@@ -59,7 +66,7 @@ class UnsupervisedNet(SeededNetMixin, TransformerMixin, NeuralNet):
         """
         warm = self.warm_start and self.initialized_
         X = validate_data(self, X, dtype=np.float32, reset=not warm)
-        return self._train(X, None, initialize=not warm, _routing_method="fit", **fit_params)
+        return self._train(X, X, initialize=not warm, _routing_method="fit", **fit_params)
 
     def partial_fit(self, X, y=None, classes=None, **fit_params):
         """Continue training on ``X`` for ``max_epochs`` epochs; ``y`` is ignored.
@@ -81,7 +88,7 @@ class UnsupervisedNet(SeededNetMixin, TransformerMixin, NeuralNet):
         """
         first = not self.initialized_
         X = validate_data(self, X, dtype=np.float32, reset=first)
-        return self._train(X, None, initialize=first, **fit_params)
+        return self._train(X, X, initialize=first, **fit_params)
 
     def _check_X(self, X):
         check_is_fitted(self, "module_")

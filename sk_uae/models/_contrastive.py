@@ -125,9 +125,14 @@ class ContrastiveNet(UnsupervisedNet):
     views to projections, and the loss is NT-Xent (``criterion``, temperature
     ``criterion__temperature=0.5``) over the ``2 * batch_size`` views.
     ``transform`` returns the encoder's representation, not the projection.
+    An adversarial row that :class:`~sk_uae.AdversarialTraining` adds to a
+    batch is paired with its clean row (a view of each), and the two pairs
+    of one row are not each other's negatives (``criterion`` is then
+    called with ``groups=``, which :class:`NTXentLoss` takes).
 
     After fit the net keeps ``negatives_``, up to ``n_negatives`` training
-    rows drawn at random: the fixed bank of negatives of
+    rows drawn at random (during training, a provisional draw of them): the
+    fixed bank of negatives of
     :class:`~sk_uae.attacks.ContrastiveObjective`, which
     :func:`~sk_uae.attacks.resolve_objective` picks for this net through
     :meth:`uae_objective`.
@@ -207,31 +212,57 @@ class ContrastiveNet(UnsupervisedNet):
         # inside fit's torch_seed block: the draw follows random_state
         seed = int(torch.randint(0, 2**31 - 1, ()))
         self._aug_generator = torch.Generator().manual_seed(seed)
+        # a provisional bank of negatives, so that attacks during training (see
+        # AdversarialTraining) have an objective; drawn from a generator of its own, so
+        # the augmentations and shuffles are those of a fit without it
+        rows = torch.randperm(X.shape[0], generator=torch.Generator().manual_seed(seed))
+        self.negatives_ = self._bank(X, rows)
 
     def on_train_end(self, net, X=None, y=None, **kwargs):
-        rows = torch.randperm(X.shape[0])[: self.n_negatives].numpy()
-        self.negatives_ = np.ascontiguousarray(X[np.sort(rows)], dtype=np.float32)
+        self.negatives_ = self._bank(X, torch.randperm(X.shape[0]))
 
-    def _views_loss(self, Xi, generator):
+    def _bank(self, X, order):
+        """The rows ``X[order[:n_negatives]]``, in their order in ``X``."""
+        rows = np.sort(order[: self.n_negatives].numpy())
+        return np.ascontiguousarray(X[rows], dtype=np.float32)
+
+    def _views_loss(self, Xi, generator, partner=None):
+        """NT-Xent of the pairs (view of ``Xi[i]``, view of ``partner[i]``).
+
+        ``partner`` (default: ``Xi``) is the batch's targets: the rows
+        themselves, or for adversarial rows their clean rows. Pairs with
+        the same partner are views of one row, so they are not each
+        other's negatives.
+        """
         x = torch.as_tensor(Xi, device=self.device, dtype=torch.float32)
+        p = x if partner is None else torch.as_tensor(partner, device=self.device,
+                                                      dtype=torch.float32)
+        if p.shape != x.shape:
+            raise ValueError(f"the batch's targets must be rows like its inputs, {tuple(x.shape)}; "
+                             f"got {tuple(p.shape)}.")
+        groups = None
+        if p is not x and not torch.equal(p, x):
+            groups = torch.unique(p, dim=0, return_inverse=True)[1]
         aug = self.get_augmentation()
-        views = torch.cat([aug(x, generator), aug(x, generator)])
+        views = torch.cat([aug(x, generator), aug(p, generator)])
         z = self.infer(views)
         z = z[0] if isinstance(z, (tuple, list)) else z
-        return self.criterion_(z[: x.shape[0]], z[x.shape[0]:])
+        if groups is None:
+            return self.criterion_(z[: x.shape[0]], z[x.shape[0]:])
+        return self.criterion_(z[: x.shape[0]], z[x.shape[0]:], groups=groups)
 
     def train_step_single(self, batch, **fit_params):
         self._set_training(True)
-        Xi, _ = unpack_data(batch)
-        loss = self._views_loss(Xi, self._aug_generator)
+        Xi, partner = unpack_data(batch)
+        loss = self._views_loss(Xi, self._aug_generator, partner)
         loss.backward()
         return {"loss": loss, "y_pred": None}
 
     def validation_step(self, batch, **fit_params):
         self._set_training(False)
-        Xi, _ = unpack_data(batch)
+        Xi, partner = unpack_data(batch)
         with torch.no_grad():
-            loss = self._views_loss(Xi, self._aug_generator)
+            loss = self._views_loss(Xi, self._aug_generator, partner)
         return {"loss": loss, "y_pred": None}
 
     # --------------------------------------------------------------- sklearn API
