@@ -51,7 +51,7 @@ class SeededNetMixin:
         if isinstance(X, np.ndarray) and not X.flags.writeable:
             # a read-only array (pandas' copy-on-write view of a DataFrame, say): torch's
             # loader would wrap it as a tensor it may not write to, and warn
-            X = X.copy()
+            X, y = (X.copy(), X.copy()) if y is X else (X.copy(), y)
         with torch_seed(seed_from_random_state(self.random_state), self.device):
             if initialize:
                 self._resolve_from_data(X)
