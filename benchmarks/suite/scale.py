@@ -2,7 +2,7 @@
 
 Rows are digits tiled to N and 10N; the attack is ``MinMaxMINE()`` cut to 2 iterations
 (the figures are about the streaming and parallel machinery, not the attack), the model
-a small dense autoencoder; batch 128, shards of 256 rows, one torch thread.
+a small dense autoencoder; batch 128, shards of N = 128 rows, one torch thread.
 """
 
 import tempfile
@@ -17,7 +17,7 @@ from sk_uae.models import AutoencoderNet, DenseAutoencoder
 from ._fixtures import one_thread, rows
 
 N = 128
-SHARD = 256
+SHARD = 128
 
 
 def _generator():
