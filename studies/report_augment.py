@@ -1,4 +1,4 @@
-"""Markdown tables of a ``bench_augment.py`` JSON: mean +- std and paired tests.
+"""Markdown tables of a ``studies.augment`` JSON: mean +- std and paired tests.
 
 For every task and data set in each file: the tuned attack, the UAEs'
 success and distortion, mean +- std of every method over the seeds, and a
@@ -7,7 +7,7 @@ is better, p-value).
 
 Usage::
 
-    python benchmarks/report_augment.py benchmarks/results/bench_augment_digits.json [...]
+    python -m studies.report_augment studies/results/augment_digits.json [...]
 """
 
 import argparse
@@ -54,7 +54,7 @@ def report(path):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("files", nargs="+", help="JSON files written by bench_augment.py")
+    p.add_argument("files", nargs="+", help="JSON files written by studies.augment")
     for path in p.parse_args(argv).files:
         print(report(path))
 
