@@ -1,7 +1,6 @@
 """Shared helpers of the studies (data, models, JSON output).
 
-Also imported by ``benchmarks/bench_device.py`` and, through ``benchmarks/_common.py``,
-``benchmarks/bench_threads.py``: the scripts that run outside the asv suite.
+Also imported by ``benchmarks/bench_device.py``, which runs outside the asv suite.
 """
 
 import json

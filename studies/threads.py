@@ -15,9 +15,9 @@ the JSON file are kept, so two runs on two commits fill one table.
 
 Usage::
 
-    python benchmarks/bench_threads.py --label after [--repeats 1] [--busy 2]
+    python -m studies.threads --label after [--repeats 1] [--busy 2]
         [--settings default,omp1,torch2] [--loads idle,busy] [--cli-args "..."]
-        [--out benchmarks/results/bench_threads.json]
+        [--out studies/results/threads.json]
 """
 
 import argparse
@@ -29,8 +29,7 @@ import sys
 import tempfile
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import ROOT, environment, write_json  # noqa: E402
+from studies._common import RESULTS, ROOT, environment, write_json
 
 SETTINGS = {
     "default": ({}, ""),
@@ -63,8 +62,7 @@ def main():
     p.add_argument("--settings", default=",".join(SETTINGS))
     p.add_argument("--loads", default="idle,busy")
     p.add_argument("--cli-args", default="--seeds 1 --no-plots")
-    p.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results",
-                                                 "bench_threads.json"))
+    p.add_argument("--out", default=os.path.join(RESULTS, "threads.json"))
     args = p.parse_args()
 
     runs = []
