@@ -9,12 +9,13 @@ square products). On a GPU this is the figure of the scale issue; on a CPU it
 runs too (small batches), which checks the script.
 
 ``--sizes default,reference`` runs the attack at the library's MINE sizes
-and at the reference code's (500 projections to 128 dimensions, widths
-(512, 10), MINE lr 1.5e-5), one row per (sizes, batch).
+and at the reference code's (those of ``MinMaxMINE.reference()``: 500
+projections to 128 dimensions, widths (512, 10), MINE lr 1.5e-5), one row per
+(sizes, batch).
 
-Usage::
+Usage (from the repository root)::
 
-    python benchmarks/bench_device.py [--device cuda|cpu|auto] [--batches 256,1024,4096]
+    python -m benchmarks.bench_device [--device cuda|cpu|auto] [--batches 256,1024,4096]
         [--sizes default,reference] [--repeats 2] [--quick]
         [--out benchmarks/results/bench_device.json]
 
@@ -25,22 +26,20 @@ pixel values; the JSON records which).
 
 import argparse
 import os
-import sys
 import time
 
 import numpy as np
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import DEFAULT_MNIST, ROOT, environment, sparse_ae, write_json  # noqa: E402
-
-from sk_uae.attacks import MinMaxMINE, ReconstructionObjective  # noqa: E402
-from sk_uae.utils import resolve_device  # noqa: E402
+from sk_uae.attacks import MinMaxMINE, ReconstructionObjective
+from sk_uae.utils import resolve_device
+from studies._common import DEFAULT_MNIST, ROOT, environment, sparse_ae, write_json
 
 
+# the MINE sizes of the library's two presets: MinMaxMINE() and MinMaxMINE.reference()
 SIZES = {"default": {},
-         "reference": dict(n_pairs=500, pair_dim=128, mine_hidden_sizes=(512, 10),
-                           mine_lr=1.5e-5)}
+         "reference": {k: v for k, v in MinMaxMINE.reference().get_params().items()
+                       if k in ("n_pairs", "pair_dim", "mine_hidden_sizes", "mine_lr")}}
 
 
 def _sync(device):

@@ -1,6 +1,5 @@
 """Tests of the certified kNN radius and the empirical kNN attack."""
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +10,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.preprocessing import Normalizer, StandardScaler
 
+from sk_uae.datasets import load_mnist_idx
 from sk_uae.metric_learning import (
     LMNNPL,
     certified_accuracy,
@@ -119,18 +119,17 @@ def test_certified_accuracy():
 
 
 def _load_mnist_subset(n):
-    spec = importlib.util.spec_from_file_location(
-        "bench_metric", Path(__file__).resolve().parents[1] / "benchmarks" / "bench_metric.py")
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
-    return bench.load_mnist(MNIST_DIR, n_samples=n, random_state=0)
+    """A stratified subset of ``n`` MNIST test images, float64 in [0, 1]."""
+    X, y = load_mnist_idx(MNIST_DIR)
+    X, _, y, _ = train_test_split(X, y, train_size=n, stratify=y, random_state=0)
+    return X.astype(np.float64), y
 
 
 @pytest.mark.skipif(not (MNIST_DIR / "t10k-images-idx3-ubyte.gz").exists(),
                     reason="MNIST files (../shared/data/mnist) not present")
 def test_mnist_subset_sound():
     X, y = _load_mnist_subset(400)
-    X = PCA(20, random_state=0).fit_transform(X / 255.0)
+    X = PCA(20, random_state=0).fit_transform(X)
     X = Normalizer().fit_transform(StandardScaler().fit_transform(X))
     X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=40,
                                                         random_state=0, stratify=y)

@@ -293,7 +293,7 @@ def test_cuda_matches_cpu():
 # --- scikit-learn integration ---------------------------------------------------------
 
 def test_default_solver_is_factor():
-    # chosen from benchmarks/bench_lmnn_solver.py's grid (docs/results.md, "LMNN-PL's
+    # chosen from studies/lmnn_solver.py's grid (docs/results.md, "LMNN-PL's
     # solver"): faster than "pgd" on average in every data set x perturbation weight
     assert LMNNPL().solver == "factor"
     assert LMNNPL().max_iter == 1000 and LMNNPL().tol == 1e-7

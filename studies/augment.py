@@ -10,28 +10,26 @@ t-test of UAE against the best baseline.
 
 Usage::
 
-    python benchmarks/bench_augment.py [--quick] [--seeds 5] [--datasets digits,mnist]
+    python -m studies.augment [--quick] [--seeds 5] [--datasets digits,mnist]
         [--tasks reconstruction] [--mnist-train 8000 --mnist-test 2000] [--tune-rows 2000]
         [--ratio 1.0] [--retrain scratch|continue]
-        [--out benchmarks/results/bench_augment.json]
+        [--out studies/results/augment.json]
 """
 
 import argparse
 import itertools
 import os
-import sys
 import time
 
 import numpy as np
 from scipy import stats
 from sklearn.model_selection import train_test_split
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import DEFAULT_MNIST, ROOT, environment, write_json  # noqa: E402
+from studies._common import DEFAULT_MNIST, RESULTS, environment, write_json
 
-from sk_uae.attacks import MinMaxMINE  # noqa: E402
-from sk_uae.datasets import load_digits_images, load_mnist_idx  # noqa: E402
-from sk_uae.evaluation import METHODS, TASKS, compare_augmentations, step_budget  # noqa: E402
+from sk_uae.attacks import MinMaxMINE
+from sk_uae.datasets import load_digits_images, load_mnist_idx
+from sk_uae.evaluation import METHODS, TASKS, compare_augmentations, step_budget
 
 DEFAULT_MODEL = {"reconstruction": "sparse", "representation": "concrete",
                  "contrastive": "mlp"}
@@ -81,8 +79,7 @@ def main(argv=None):
                         "(default: all of them)")
     p.add_argument("--ratio", type=float, default=1.0, help="fraction of rows augmented")
     p.add_argument("--retrain", default="scratch", choices=("scratch", "continue"))
-    p.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results",
-                                                 "bench_augment.json"))
+    p.add_argument("--out", default=os.path.join(RESULTS, "augment.json"))
     args = p.parse_args(argv)
     seeds = range(1 if args.quick else args.seeds)
     epochs = 3 if args.quick else args.epochs

@@ -7,7 +7,7 @@ is better, p-value).
 
 Usage::
 
-    python benchmarks/report_augment.py benchmarks/results/bench_augment_digits.json [...]
+    python -m studies.report_augment studies/results/augment_digits.json [...]
 """
 
 import argparse

@@ -29,30 +29,28 @@ distance from their starts can be measured.
 
 Usage::
 
-    python benchmarks/bench_reproduce.py [--models sparse,conv] [--seeds 3]
+    python -m studies.reproduce [--models sparse,conv] [--seeds 3]
         [--n-train 8000] [--n-test 2000] [--epochs 20] [--batch-size 64]
         [--n-train-conv N] [--no-conv-front] [--front-rows N] [--n-jobs J]
         [--merge other.json] [--cache DIR]
-        [--out benchmarks/results/bench_reproduce.json]
+        [--out studies/results/reproduce.json]
 """
 
 import argparse
 import json
 import os
-import sys
 import time
 
 import numpy as np
 import torch
 from scipy import stats
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import DEFAULT_MNIST, ROOT, environment, portable, write_json  # noqa: E402
+from studies._common import DEFAULT_MNIST, RESULTS, environment, portable, write_json
 
-from sk_uae import UAEGenerator  # noqa: E402
-from sk_uae.attacks import MinMaxMINE  # noqa: E402
-from sk_uae.datasets import load_mnist_idx  # noqa: E402
-from sk_uae.evaluation import baseline_attack, make_model  # noqa: E402
+from sk_uae import UAEGenerator
+from sk_uae.attacks import MinMaxMINE
+from sk_uae.datasets import load_mnist_idx
+from sk_uae.evaluation import baseline_attack, make_model
 
 METHODS = ("none", "none_2x", "duplicate", "start", "noise", "pgd", "uae_reference",
            "uae_default")
@@ -305,8 +303,7 @@ def main(argv=None):
     ap.add_argument("--merge", default="",
                     help="comma-separated JSON files of other runs whose records join --out's "
                          "(e.g. runs of the two models in two processes)")
-    ap.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results",
-                                                  "bench_reproduce.json"))
+    ap.add_argument("--out", default=os.path.join(RESULTS, "reproduce.json"))
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     X, _ = load_mnist_idx(args.mnist_dir)

@@ -39,9 +39,9 @@ entries (``--fresh`` starts over).
 
 Usage::
 
-    python benchmarks/bench_tabular.py [--seeds 5] [--epochs 20] [--max-iter 20]
+    python -m studies.tabular [--seeds 5] [--epochs 20] [--max-iter 20]
         [--fair-rows 1500] [--grid-epochs 10,100] [--parts compare,grid] [--fresh]
-        [--out benchmarks/results/bench_tabular.json]
+        [--out studies/results/tabular.json]
 """
 
 import argparse
@@ -59,17 +59,16 @@ from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV, KFold, train_test_split
 from sklearn.preprocessing import MinMaxScaler, StandardScaler
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import ROOT, environment, write_json  # noqa: E402
+from studies._common import RESULTS, environment, write_json
 
-from sk_uae import FeatureConstraints, UAEAugmenter  # noqa: E402
-from sk_uae.attacks import MinMaxMINE  # noqa: E402
-from sk_uae.evaluation import (METHODS, _none_epochs, _samples_seen, _steps,  # noqa: E402
+from sk_uae import FeatureConstraints, UAEAugmenter
+from sk_uae.attacks import MinMaxMINE
+from sk_uae.evaluation import (METHODS, _none_epochs, _samples_seen, _steps,
                                baseline_attack)
-from sk_uae.constraints import _broken  # noqa: E402
-from sk_uae.metrics import constraint_satisfaction  # noqa: E402
-from sk_uae.models import AutoencoderNet, DenseAutoencoder  # noqa: E402
-from sk_uae.tabular import make_table_encoder  # noqa: E402
+from sk_uae.constraints import _broken
+from sk_uae.metrics import constraint_satisfaction
+from sk_uae.models import AutoencoderNet, DenseAutoencoder
+from sk_uae.tabular import make_table_encoder
 
 
 class RecordingNet(AutoencoderNet):
@@ -317,8 +316,7 @@ def main(argv=None):
                    help="epochs of the autoencoder, one grid search pair per value")
     p.add_argument("--parts", default="compare,grid")
     p.add_argument("--fresh", action="store_true")
-    p.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results",
-                                                 "bench_tabular.json"))
+    p.add_argument("--out", default=os.path.join(RESULTS, "tabular.json"))
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     payload = {}
@@ -341,7 +339,7 @@ def main(argv=None):
                               "loadavg_at_start": list(os.getloadavg())}
     payload.pop("command", None)
     payload.setdefault("commands", []).append(  # one per run or resume
-        ("python benchmarks/bench_tabular.py " + " ".join(argv or sys.argv[1:])).strip())
+        ("python -m studies.tabular " + " ".join(argv or sys.argv[1:])).strip())
     walls = payload.setdefault("part_seconds", {})
 
     def save():

@@ -8,7 +8,7 @@ training part only. A second part times metric-learn 0.7's LMNN against LMNNPL
 on the same split (metric-learn runs in its own virtualenv, in a subprocess,
 because it needs scikit-learn < 1.6); it is skipped when that cannot be set up.
 
-    python benchmarks/bench_metric.py [--quick] [--out PATH]
+    python -m studies.metric [--quick] [--out PATH]
 """
 
 import argparse
@@ -24,11 +24,11 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-MNIST_DIR = ROOT / ".." / "shared" / "data" / "mnist"
-VENV = ROOT / "benchmarks" / ".venv-metric-learn"
+from studies._common import DEFAULT_MNIST, RESULTS, ROOT
+
+MNIST_DIR = Path(DEFAULT_MNIST)
+VENV = Path(ROOT) / "studies" / ".venv-metric-learn"
 RADII = [0.05, 0.1, 0.15, 0.2, 0.3]
-sys.path.insert(0, str(ROOT))  # benchmark this checkout, not an installed copy
 
 
 def load_mnist(folder, n_samples=None, random_state=0):
@@ -283,8 +283,7 @@ def markdown(summary, speed):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results"
-                                             / "bench_metric.json"))
+    parser.add_argument("--out", default=str(Path(RESULTS) / "metric.json"))
     parser.add_argument("--quick", action="store_true", help="smoke run: small and fast")
     parser.add_argument("--splits", type=int, default=None)
     parser.add_argument("--threads", type=int, default=1,

@@ -2,7 +2,7 @@
 
 Usage::
 
-    python benchmarks/report_reproduce.py [benchmarks/results/bench_reproduce.json ...]
+    python -m studies.report_reproduce [studies/results/reproduce.json ...]
 """
 
 import json
@@ -12,9 +12,8 @@ import sys
 import numpy as np
 from scipy import stats
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import ROOT  # noqa: E402
-from bench_reproduce import AUGMENTED, METHODS, summarize  # noqa: E402
+from studies._common import RESULTS
+from studies.reproduce import AUGMENTED, METHODS, summarize
 
 
 def _p(p):
@@ -23,7 +22,7 @@ def _p(p):
 
 def main(paths):
     records = {}
-    for path in paths or [os.path.join(ROOT, "benchmarks", "results", "bench_reproduce.json")]:
+    for path in paths or [os.path.join(RESULTS, "reproduce.json")]:
         with open(path) as fh:
             records.update(json.load(fh)["records"])
     for model, s in summarize(records).items():

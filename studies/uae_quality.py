@@ -19,22 +19,20 @@ rows, to show what they give.
 
 Usage::
 
-    python benchmarks/bench_uae_quality.py [--quick] [--reference-config] [--out PATH]
+    python -m studies.uae_quality [--quick] [--reference-config] [--out PATH]
 """
 
 import argparse
 import os
-import sys
 import time
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import DEFAULT_MNIST, ROOT, environment, load, sparse_ae, write_json  # noqa: E402
+from studies._common import DEFAULT_MNIST, RESULTS, environment, load, sparse_ae, write_json
 
-from sk_uae import UAEGenerator  # noqa: E402
-from sk_uae.attacks import MinMaxMINE  # noqa: E402
-from sk_uae.mine import estimate_mi  # noqa: E402
+from sk_uae import UAEGenerator
+from sk_uae.attacks import MinMaxMINE
+from sk_uae.mine import estimate_mi
 
 REFERENCE_MINE = dict(mine_lr=1.5e-5, mine_hidden_sizes=(512, 10), n_pairs=500, pair_dim=128)
 
@@ -85,8 +83,7 @@ def main(argv=None):
     p.add_argument("--reference-config", action="store_true")
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--mnist-dir", default=DEFAULT_MNIST)
-    p.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results",
-                                                 "bench_uae_quality.json"))
+    p.add_argument("--out", default=os.path.join(RESULTS, "uae_quality.json"))
     args = p.parse_args(argv)
     n_eval = 64 if args.quick else 512
     seeds = range(1 if args.quick else args.seeds)

@@ -19,24 +19,22 @@ budget box). Higher SSIM / MI means more similar to the clean input.
 
 Usage::
 
-    python benchmarks/bench_supervised.py [--quick] [--out PATH]
+    python -m studies.supervised [--quick] [--out PATH]
 """
 
 import argparse
 import os
-import sys
 import time
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import DEFAULT_MNIST, ROOT, environment, write_json  # noqa: E402
+from studies._common import DEFAULT_MNIST, RESULTS, environment, write_json
 
-from sk_uae import UAEGenerator  # noqa: E402
-from sk_uae.attacks import PGD, CarliniWagnerL2, MinMaxMINE  # noqa: E402
-from sk_uae.datasets import load_digits_images, load_mnist_idx  # noqa: E402
-from sk_uae.metrics import distortion, mine_similarity, ssim  # noqa: E402
-from sk_uae.models import ClassifierNet, CNNClassifierModule  # noqa: E402
+from sk_uae import UAEGenerator
+from sk_uae.attacks import PGD, CarliniWagnerL2, MinMaxMINE
+from sk_uae.datasets import load_digits_images, load_mnist_idx
+from sk_uae.metrics import distortion, mine_similarity, ssim
+from sk_uae.models import ClassifierNet, CNNClassifierModule
 
 CONFIG = {
     "digits": dict(n_train=1400, shape=(8, 8), epochs=20, eps=(0.05, 0.1, 0.2)),
@@ -95,8 +93,7 @@ def main(argv=None):
     p.add_argument("--quick", action="store_true")
     p.add_argument("--n-eval", type=int, default=256)
     p.add_argument("--mnist-dir", default=DEFAULT_MNIST)
-    p.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results",
-                                                 "bench_supervised.json"))
+    p.add_argument("--out", default=os.path.join(RESULTS, "supervised.json"))
     args = p.parse_args(argv)
     n_eval = 32 if args.quick else args.n_eval
     minmax_iter = 20 if args.quick else 200

@@ -14,7 +14,7 @@ preprocessing).
 Results are appended to the JSON as they come; a rerun with the same ``--out``
 skips the fits already there (resumable).
 
-    python benchmarks/bench_lmnn_solver.py [--splits 20] [--datasets wine,...]
+    python -m studies.lmnn_solver [--splits 20] [--datasets wine,...]
         [--max-iter 250] [--tol 1e-7] [--out PATH] [--summary] [--merge A,B]
 """
 
@@ -29,8 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # benchmark this checkout, not an installed copy
+from studies._common import RESULTS
+
 RADII = [0.05, 0.1, 0.2]
 WEIGHTS = [0.0, 1.0, 10.0, 50.0, 200.0]
 MARGINS = [0.1, 0.2]
@@ -143,8 +143,7 @@ def markdown(summary, margin="all"):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results"
-                                             / "bench_lmnn_solver.json"))
+    parser.add_argument("--out", default=str(Path(RESULTS) / "lmnn_solver.json"))
     parser.add_argument("--splits", type=int, default=20)
     parser.add_argument("--first-split", type=int, default=0,
                         help="start at this split (to share the splits between processes)")
@@ -178,7 +177,7 @@ def main(argv=None):
     config = {"max_iter": args.max_iter, "tol": args.tol, "test_size": 0.3, "k": 3,
               "radii": RADII, "threads": args.threads, "digits_rows": DIGITS_ROWS,
               "python": platform.python_version(), "torch": torch.__version__,
-              "command": " ".join(["python", "benchmarks/bench_lmnn_solver.py"]
+              "command": " ".join(["python", "-m", "studies.lmnn_solver"]
                                   + (argv if argv is not None else sys.argv[1:]))}
     old = report.get("config", {})
     if any(old.get(k) not in (None, config[k]) for k in ("max_iter", "tol")):

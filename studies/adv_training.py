@@ -27,27 +27,25 @@ adversarial training), which is what ``UAEAugmenter`` does.
 
 Usage::
 
-    python benchmarks/bench_adv_training.py [--quick] [--seeds 3]
-        [--out benchmarks/results/bench_adv_training.json]
+    python -m studies.adv_training [--quick] [--seeds 3]
+        [--out studies/results/adv_training.json]
 """
 
 import argparse
 import os
-import sys
 import time
 
 import numpy as np
 from scipy import stats
 from sklearn.model_selection import train_test_split
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import ROOT, environment, write_json  # noqa: E402
+from studies._common import RESULTS, environment, write_json
 
-from sk_uae import UAEAugmenter, UAEGenerator  # noqa: E402
-from sk_uae.attacks import PGD, CarliniWagnerL2, Duplicate, GaussianNoise, MinMaxMINE  # noqa: E402
-from sk_uae.datasets import load_digits_images  # noqa: E402
-from sk_uae.metrics import robust_accuracy  # noqa: E402
-from sk_uae.models import ClassifierNet, CNNClassifierModule  # noqa: E402
+from sk_uae import UAEAugmenter, UAEGenerator
+from sk_uae.attacks import PGD, CarliniWagnerL2, Duplicate, GaussianNoise, MinMaxMINE
+from sk_uae.datasets import load_digits_images
+from sk_uae.metrics import robust_accuracy
+from sk_uae.models import ClassifierNet, CNNClassifierModule
 
 N_TEST = 447
 TRAIN_EPS = 0.1
@@ -172,8 +170,7 @@ def main(argv=None):
     p.add_argument("--quick", action="store_true", help="smoke run: 1 seed, small budgets")
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--epochs", type=int, default=20)
-    p.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results",
-                                                 "bench_adv_training.json"))
+    p.add_argument("--out", default=os.path.join(RESULTS, "adv_training.json"))
     args = p.parse_args(argv)
     seeds = list(range(1 if args.quick else args.seeds))
     epochs = 2 if args.quick else args.epochs
