@@ -136,6 +136,8 @@ def fit_method(method, model, X_tr, y_tr, shape, cfg, seed, uae_record):
         if method != "none":
             record.update({k: history_sum(net, k) for k in
                            ("adv_rows", "adv_iterations", "adv_seconds")})
+            # share of the examples that met the attack's goal, over the epochs
+            record["adv_success"] = float(np.mean([e["adv_success"] for e in net.history]))
     else:
         if method == "uae_static":
             attack = training_attack("uae", cfg["train_eps"], cfg["train_iter"])
@@ -212,15 +214,19 @@ def summarise(results, seeds_wanted=None):
     return summary
 
 
-def print_tables(summary):
+def print_tables(summary, measures=None):
+    """Markdown tables: per data set, model and measure, mean +- std and the paired diff to none."""
     for group, by_method in summary.items():
         model = group.split("/")[1]
         for m in MEASURES[model]:
+            if measures and m not in measures:
+                continue
             arrow = "higher" if GREATER_IS_BETTER[m] else "lower"
-            print(f"\n{group}: {m} ({arrow} is better)")
-            print("| method | seeds | steps | fit s | " + " | ".join(f"eps {e}" for e in EVAL_EPS)
-                  + " |")
-            print("|---" * (4 + len(EVAL_EPS)) + "|")
+            print(f"\n{group}: {m} ({arrow} is better); cells: mean +- std over seeds "
+                  "(paired difference to none, t-test p)")
+            print("| method | seeds | steps | fit s | attack s | "
+                  + " | ".join("clean" if e == 0 else f"eps {e}" for e in EVAL_EPS) + " |")
+            print("|---" * (5 + len(EVAL_EPS)) + "|")
             for method in METHODS:
                 if method not in by_method:
                     continue
@@ -228,17 +234,18 @@ def print_tables(summary):
                 cells = []
                 for eps in EVAL_EPS:
                     c = s.get(f"{m}@{eps}")
-                    if c is None:
+                    if c is None or (eps == 0 and m.startswith(("shift", "uae"))):
                         cells.append("-")
                         continue
                     txt = f"{c['mean']:.4f} +- {c['std']:.4f}"
-                    if "diff_vs_none" in c:
-                        d = c["diff_vs_none"]
-                        p = "n/a" if d["ttest_rel_p"] is None else f"{d['ttest_rel_p']:.3f}"
+                    d = c.get("diff_vs_none")
+                    if d is not None:
+                        p = "n/a" if d["ttest_rel_p"] is None else f"{d['ttest_rel_p']:.2g}"
                         txt += f" ({d['mean']:+.4f}, p {p})"
                     cells.append(txt)
+                adv = f"{s['adv_seconds']:.1f}" if "adv_seconds" in s else "-"
                 print(f"| {method} | {s['n_seeds']} | {s['steps']:.0f} | {s['seconds']:.1f} | "
-                      + " | ".join(cells) + " |")
+                      f"{adv} | " + " | ".join(cells) + " |")
 
 
 def save(out, payload, new):
@@ -273,6 +280,7 @@ def main(argv=None):
     p.add_argument("--threads", type=int, default=None, help="torch threads")
     p.add_argument("--out", default=None)
     p.add_argument("--report", action="store_true", help="print the tables of --out and exit")
+    p.add_argument("--measures", default=None, help="with --report: the measures to print")
     args = p.parse_args(argv)
     out = args.out or os.path.join(RESULTS, "robustness_quick.json" if args.quick
                                    else "robustness.json")
@@ -283,7 +291,8 @@ def main(argv=None):
         with open(out) as fh:
             payload = json.load(fh)
     if args.report:
-        print_tables(summarise(payload["results"]))
+        print_tables(summarise(payload["results"]),
+                     args.measures.split(",") if args.measures else None)
         return
     seeds = ([0] if args.quick else list(range(int(args.seeds))) if "," not in args.seeds
              else [int(s) for s in args.seeds.split(",")])
