@@ -17,6 +17,9 @@ stratified train/test split and trains the model with every method:
                 ``ratio=1``) with PGD on the model's own objective, ``epochs`` epochs;
 ``uae_online``  the same callback with ``MinMaxMINE`` (supervised on the
                 classifier), ``epochs`` epochs.
+``uae_static_step``, ``uae_online_step``  the same with ``MinMaxMINE(lr=0.25)``:
+                a step of a quarter of eps per iteration, PGD's step (the default
+                ``lr=0.1`` reaches at most half of eps in 5 iterations).
 
 **Equal optimiser steps.** The callback appends each batch's examples to
 the batch, so an online method takes the steps of ``none`` at the same
@@ -43,7 +46,7 @@ Usage::
 
     python -m studies.robustness [--quick] [--seeds 5] [--datasets digits,mnist]
         [--models autoencoder,contrastive,classifier]
-        [--methods none,uae_static,noise,pgd_online,uae_online]
+        [--methods none,uae_static,noise,pgd_online,uae_online,uae_static_step,uae_online_step]
         [--epochs 10] [--mnist-train 2000 --mnist-test 1000] [--threads 1]
         [--out studies/results/robustness.json] [--report]
 """
@@ -67,7 +70,8 @@ from sk_uae.evaluation import baseline_attack, make_model, training_attack
 from sk_uae.metrics import robustness_curve
 from sk_uae.models import ClassifierNet, CNNClassifierModule
 
-METHODS = ("none", "uae_static", "noise", "pgd_online", "uae_online")
+METHODS = ("none", "uae_static", "noise", "pgd_online", "uae_online", "uae_static_step",
+           "uae_online_step")
 MODELS = ("autoencoder", "contrastive", "classifier")
 CLASSIFIER_DATASETS = ("digits",)  # the CNN classifier runs on digits only
 EVAL_EPS = (0.0, 0.05, 0.1, 0.2)
@@ -117,6 +121,14 @@ def history_sum(net, key):
     return float(sum(epoch.get(key, 0) for epoch in net.history))
 
 
+def train_attack(method, cfg):
+    """The training attack of a method; ``*_step``: MinMax MINE with PGD's step (eps / 4)."""
+    attack = training_attack(method.split("_")[0], cfg["train_eps"], cfg["train_iter"])
+    if method.endswith("_step"):
+        attack.set_params(lr=0.25)  # a step of a quarter of eps per iteration, as PGD's
+    return attack
+
+
 def fit_method(method, model, X_tr, y_tr, shape, cfg, seed, uae_record):
     """Fit one method; returns (fitted model to attack, record)."""
     epochs, half = cfg["epochs"], max(1, cfg["epochs"] // 2)
@@ -124,10 +136,10 @@ def fit_method(method, model, X_tr, y_tr, shape, cfg, seed, uae_record):
     d = X_tr.shape[1]
     t0 = time.perf_counter()
     record = {}
-    if method in ("none", "pgd_online", "uae_online"):
+    if method in ("none", "pgd_online", "uae_online", "uae_online_step"):
         net = make_net(model, d, shape, epochs, seed)
         if method != "none":
-            attack = training_attack(method.split("_")[0], cfg["train_eps"], cfg["train_iter"])
+            attack = train_attack(method, cfg)
             net.set_params(callbacks=[("adversarial", AdversarialTraining(
                 attack, every="batch", ratio=1.0, batch_size=256, random_state=seed))])
         net.fit(X_tr, y_fit)
@@ -139,8 +151,8 @@ def fit_method(method, model, X_tr, y_tr, shape, cfg, seed, uae_record):
             # share of the examples that met the attack's goal, over the epochs
             record["adv_success"] = float(np.mean([e["adv_success"] for e in net.history]))
     else:
-        if method == "uae_static":
-            attack = training_attack("uae", cfg["train_eps"], cfg["train_iter"])
+        if method.startswith("uae_static"):
+            attack = train_attack(method, cfg)
         else:
             attack = baseline_attack("noise", uae_record["distortion_linf_units_mean"],
                                      eps_scale=uae_record["eps_scale"])
