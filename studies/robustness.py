@@ -40,7 +40,10 @@ per method, the paired difference to ``none`` with a paired t-test
 (``scipy.stats.ttest_rel``) for each (model, eps, metric).
 
 Results are keyed by ``dataset/model/method/seed`` and written to the JSON
-after each one; a rerun skips the keys already there with the same settings.
+after each one, each with the ``settings`` it ran with (epochs, training eps
+and iterations, rows); a rerun skips the keys already there with the same
+settings. Several processes may write one JSON (e.g. one per ``--models``):
+each write merges the file's results under a lock.
 
 Usage::
 
