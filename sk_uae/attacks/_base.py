@@ -542,6 +542,15 @@ def resolve_eps_scale(eps_scale, X):
 class _ObjectiveMixin:
     """``objective_for`` of the attacks with ``objective``, ``targeted`` and ``confidence``."""
 
+    def n_iterations(self):
+        """``max_iter``: one step on the model per iteration.
+
+        Returns
+        -------
+        int
+        """
+        return int(self.max_iter)
+
     @fill_doc(**HOOK_DOCS)
     def objective_for(self, estimator, module):
         """The objective that ``objective``, ``targeted`` and ``confidence`` ask for.

@@ -883,15 +883,6 @@ class MinMaxMINE(_GoalMixin, _ObjectiveMixin, _BoxAttack):
             conv_front = tuple(int(v) for v in self.mine_conv_front)
         return pairs, conv_front
 
-    def n_iterations(self):
-        """``max_iter``: one step per iteration.
-
-        Returns
-        -------
-        int
-        """
-        return int(self.max_iter)
-
     def _run(self, batch):
         pairs, conv_front = self._pairs_for(batch.module)
         # the engine of this batch's device (and dtype, in the run), recorded

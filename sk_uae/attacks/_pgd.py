@@ -184,15 +184,6 @@ class PGD(_ObjectiveMixin, _BoxAttack):
         with torch.no_grad():
             return objective.adversarial_success(x_adv, x, objective.prepare(x, y))
 
-    def n_iterations(self):
-        """``max_iter``: one step per iteration.
-
-        Returns
-        -------
-        int
-        """
-        return int(self.max_iter)
-
     def _run(self, batch):
         return pgd(batch.x, batch.objective, y=batch.y, norm=self.norm,
                    eps=self._engine_eps(batch.x, self.eps),
