@@ -74,6 +74,9 @@ def plot_scores(summary, metric, path, higher_is_better=False):
 def plot_robustness_curve(curve, metric=None, *, ax=None, label=None, **kwargs):
     """Draw one measure of a robustness curve against the budget.
 
+    The y-axis starts at zero when the measure has no negative value, and
+    its label says which way is more robust.
+
     Parameters
     ----------
     curve : pandas.DataFrame
@@ -106,12 +109,18 @@ def plot_robustness_curve(curve, metric=None, *, ax=None, label=None, **kwargs):
                          f"{measures}.")
     if ax is None:
         _, ax = plt.subplots(figsize=(4.5, 3.2))
-    ax.plot(curve["eps"], curve[metric], marker="o", label=label, **kwargs)
+    line, = ax.plot(curve["eps"], curve[metric], marker="o", label=label, **kwargs)
     better = getattr(curve, "attrs", {}).get("greater_is_better", {}).get(metric)
     direction = "" if better is None else (" (higher is more robust)" if better
                                            else " (lower is more robust)")
     ax.set_xlabel("eps (the attack's budget)")
     ax.set_ylabel(f"{metric}{direction}", fontsize=8)
+    if (curve[metric].dropna() >= 0).all():
+        # the gaps between curves in proportion to the values, as the other figures; zero
+        # joins the data limits (no margin below it), so later curves still rescale the axis
+        line.sticky_edges.y.append(0.0)
+        ax.update_datalim([(float(curve["eps"].min()), 0.0)])
+        ax.autoscale_view()
     if label is not None:
         ax.legend(fontsize=8)
     return ax

@@ -194,6 +194,7 @@ def test_plot_draws_each_measure(small_clf, held_out):
     np.testing.assert_array_equal(line.get_xdata(), [0.0, 0.1])
     np.testing.assert_array_equal(line.get_ydata(), curve["accuracy"])
     assert "higher is more robust" in ax.get_ylabel()
+    assert ax.get_ylim()[0] == 0  # the axis starts at zero
     assert ax.get_legend() is not None
     with pytest.raises(ValueError, match="not a measure"):
         plot_robustness_curve(curve, "seconds", ax=ax)
