@@ -69,7 +69,8 @@ from studies._common import DEFAULT_MNIST, RESULTS, environment, portable, write
 from sk_uae import AdversarialTraining, UAEAugmenter
 from sk_uae.attacks import PGD, MinMaxMINE
 from sk_uae.datasets import load_digits_images, load_mnist_idx
-from sk_uae.evaluation import baseline_attack, make_model, training_attack
+from sk_uae.evaluation import (_history_sum, _samples_seen, _steps, baseline_attack, make_model,
+                                training_attack)
 from sk_uae.metrics import robustness_curve
 from sk_uae.models import ClassifierNet, CNNClassifierModule
 
@@ -114,16 +115,6 @@ def make_net(model, n_features, shape, epochs, seed):
     return make_model(task, name, n_features, shape, epochs, seed)
 
 
-def steps_of(net):
-    """Optimiser steps (training mini-batches) and rows seen, from a skorch history."""
-    batches = [b for epoch in net.history for b in epoch["batches"] if "train_batch_size" in b]
-    return len(batches), int(sum(b["train_batch_size"] for b in batches))
-
-
-def history_sum(net, key):
-    return float(sum(epoch.get(key, 0) for epoch in net.history))
-
-
 def train_attack(method, cfg):
     """The training attack of a method; ``*_step``: MinMax MINE with PGD's step (eps / 4)."""
     attack = training_attack(method.split("_")[0], cfg["train_eps"], cfg["train_iter"])
@@ -149,7 +140,7 @@ def fit_method(method, model, X_tr, y_tr, shape, cfg, seed, uae_record):
         fitted, final = net, net
         record["epochs"] = epochs
         if method != "none":
-            record.update({k: history_sum(net, k) for k in
+            record.update({k: _history_sum(net, k) for k in
                            ("adv_rows", "adv_iterations", "adv_seconds")})
             # share of the examples that met the attack's goal, over the epochs
             record["adv_success"] = float(np.mean([e["adv_success"] for e in net.history]))
@@ -172,7 +163,7 @@ def fit_method(method, model, X_tr, y_tr, shape, cfg, seed, uae_record):
                 "distortion_linf_units_mean": float(np.mean(info["distortion_linf_units"])),
                 "eps_scale": "none" if scale is None else np.asarray(scale).tolist()}
     record["seconds"] = time.perf_counter() - t0
-    record["steps"], record["rows_seen"] = steps_of(final)
+    record["steps"], record["rows_seen"] = _steps(final), _samples_seen(final)
     return fitted, record
 
 

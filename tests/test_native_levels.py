@@ -18,7 +18,7 @@ import torch
 
 from sk_uae.mine import FusedStatisticsNetworks, _native
 from sk_uae.mine._engines import resolve_engine
-from test_native_mine import _flat_autograd_gradient, _networks
+from test_native_mine import _assert_pair_gradient_is_autograds, _flat_autograd_gradient, _networks
 
 TOL = {torch.float32: dict(atol=2e-6, rtol=1e-5), torch.float64: dict(atol=1e-12, rtol=1e-10)}
 # as in test_native_mine.py: widths below, at and above one vector of every
@@ -75,12 +75,7 @@ def test_in_level_gradients_equal_autograd(shape, dtype):
     torch.testing.assert_close(got_mi, mi, **TOL[dtype])
     torch.testing.assert_close(got, want_params, **TOL[dtype])
     # in the pairs (what the attack uses)
-    bb = b.clone().requires_grad_(True)
-    mi_ref = ref.estimate(a, bb, perms[0])
-    (want,) = torch.autograd.grad(mi_ref.sum(), bb)
-    got_mi, got = nets.estimate_and_grad(a, b, perms[0])
-    torch.testing.assert_close(got_mi, mi_ref.detach(), **TOL[dtype])
-    torch.testing.assert_close(got, want, **TOL[dtype])
+    _assert_pair_gradient_is_autograds(ref, nets, a, b, perms[0], TOL[dtype])
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["f32", "f64"])

@@ -59,12 +59,17 @@ def test_gradient_equals_autograd(shape, dtype):
 def test_gradient_in_the_pairs_equals_autograd(shape, dtype):
     # what the attack uses: d mi / d b, through estimate_and_grad
     ref, nets, a, b, perms = _networks(shape, dtype)
+    _assert_pair_gradient_is_autograds(ref, nets, a, b, perms[0], TOL[dtype])
+
+
+def _assert_pair_gradient_is_autograds(ref, nets, a, b, perm, tol):
+    """``nets.estimate_and_grad`` against autograd through ``ref``: the bound and d bound / d b."""
     bb = b.clone().requires_grad_(True)
-    mi_ref = ref.estimate(a, bb, perms[0])
+    mi_ref = ref.estimate(a, bb, perm)
     (want,) = torch.autograd.grad(mi_ref.sum(), bb)
-    mi, got = nets.estimate_and_grad(a, b, perms[0])
-    torch.testing.assert_close(mi, mi_ref.detach(), **TOL[dtype])
-    torch.testing.assert_close(got, want, **TOL[dtype])
+    mi, got = nets.estimate_and_grad(a, b, perm)
+    torch.testing.assert_close(mi, mi_ref.detach(), **tol)
+    torch.testing.assert_close(got, want, **tol)
 
 
 def test_gradient_equals_finite_differences():
