@@ -21,6 +21,7 @@ from skorch.callbacks import Callback
 
 from .attacks import BaseAttack
 from .attacks._random import row_uniform
+from .constraints import FeatureConstraints
 from .utils import seed_from_random_state
 from .utils._docstring import fill_doc
 from .utils._torch import PRECISIONS
@@ -98,6 +99,12 @@ class AdversarialTraining(Callback):
     precision : {"float32", "float64", "bfloat16", "float16"}, default="float32"
         Precision of the model's passes in the attack (see
         :class:`~sk_uae.UAEGenerator`).
+    constraints : FeatureConstraints, default=None
+        Columns the training examples must keep (immutable, integer,
+        one-hot, bounds, directions; see :class:`~sk_uae.FeatureConstraints`),
+        so that a table's categories stay categories in the rows the net
+        trains on. A clone is fitted on the training rows at the start of
+        every ``fit`` (``constraints_``) and handed to every attack.
     random_state : int, RandomState or None, default=None
         Seeds the attack's draws and the choice of rows. ``None`` draws the
         seed from torch's global generator when training starts, so it
@@ -108,6 +115,8 @@ class AdversarialTraining(Callback):
     ----------
     attack_ : BaseAttack
         The fitted clone of ``attack`` of the last training call.
+    constraints_ : FeatureConstraints or None
+        The fitted clone of ``constraints`` of the last training call.
     seed_ : int
         The seed of the last training call; epoch ``e`` of the net's history
         attacks with a seed derived from ``(seed_, e)``.
@@ -158,17 +167,19 @@ class AdversarialTraining(Callback):
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "device": [str, torch.device, None],
         "precision": [StrOptions(set(PRECISIONS))],
+        "constraints": [FeatureConstraints, None],
         "random_state": ["random_state"],
     }
 
     def __init__(self, attack, every="batch", ratio=1.0, *, batch_size=64, device=None,
-                 precision="float32", random_state=None):
+                 precision="float32", constraints=None, random_state=None):
         self.attack = attack
         self.every = every
         self.ratio = ratio
         self.batch_size = batch_size
         self.device = device
         self.precision = precision
+        self.constraints = constraints
         self.random_state = random_state
 
     # ------------------------------------------------------------ skorch hooks
@@ -188,13 +199,14 @@ class AdversarialTraining(Callback):
 
     @fill_doc(**_HOOK_DOCS)
     def on_train_begin(self, net, X=None, y=None, **kwargs):
-        """Fit a clone of the attack on the training rows and draw the seed.
+        """Fit clones of the attack and the constraints on the training rows; draw the seed.
 
         Parameters
         ----------
         %(net)s
         X : array-like of shape (n_samples, n_features)
-            The rows given to ``fit``; the attack is fitted on them.
+            The rows given to ``fit``; the attack and the constraints are
+            fitted on them.
         y : array-like, optional
             Their targets (unused here).
         %(kwargs)s
@@ -203,6 +215,8 @@ class AdversarialTraining(Callback):
             self.initialize()
         rows = _rows_of(X)
         self.attack_ = clone(self.attack).fit(rows)
+        self.constraints_ = None if self.constraints is None else clone(self.constraints).fit(
+            rows, feature_names=_names_of(X))
         if self.random_state is None:
             self.seed_ = int(torch.randint(0, _MAX_SEED, ()))
         else:
@@ -304,7 +318,7 @@ class AdversarialTraining(Callback):
             X = X.astype(np.float32)
         kwargs = dict(seed=self.epoch_seed_, batch_size=self.batch_size,
                       device=net.device if self.device is None else self.device,
-                      precision=self.precision)
+                      precision=self.precision, constraints=self.constraints_)
         labels = _labels(net, yi)
         if self.every == "batch":
             return self.attack_.perturb(net, X, labels, **kwargs)
@@ -314,6 +328,12 @@ class AdversarialTraining(Callback):
             return self.attack_.perturb(net, X, labels, **kwargs)
         finally:
             net.module_ = live
+
+
+def _names_of(X):
+    """The column names of a DataFrame, or None (constraints may name columns)."""
+    columns = getattr(X, "columns", None)
+    return None if columns is None else [str(c) for c in columns]
 
 
 def _rows_of(X):

@@ -423,8 +423,8 @@ def _robustness(args):
         X[idx_train], X[idx_test], None if y is None else y[idx_train],
         None if y is None else y[idx_test], model=args.model, attack=args.attack, eps=args.eps,
         eps_grid=grid, every=args.every, ratio=args.ratio, epochs=args.epochs,
-        max_iter=args.max_iter, seed=args.seed, batch_size=args.batch_size, device=args.device,
-        verbose=args.verbose)
+        max_iter=args.max_iter, constraints=data.constraints, seed=args.seed,
+        batch_size=args.batch_size, device=args.device, verbose=args.verbose)
     curves = res["curves"]
     options = {"data": args.data, "scale": data.scale, "model": args.model,
                "kind": res["kind"], "attack": args.attack, "eps": args.eps, "eps_grid": grid,

@@ -537,6 +537,7 @@ _ROBUSTNESS_CONSTRAINTS = {
     "ratio": [Interval(Real, 0, 1, closed="both")],
     "epochs": [Interval(Integral, 1, None, closed="left")],
     "max_iter": [Interval(Integral, 1, None, closed="left")],
+    "constraints": [FeatureConstraints, None],
     "seed": [Interval(Integral, 0, None, closed="left")],
     "batch_size": [Interval(Integral, 1, None, closed="left")],
     "device": [str, torch.device],
@@ -546,7 +547,8 @@ _ROBUSTNESS_CONSTRAINTS = {
 
 def compare_robustness(X_train, X_test, y_train=None, y_test=None, *, model="autoencoder",
                        attack="pgd", eps=0.1, eps_grid=DEFAULT_EPS, every="batch", ratio=1.0,
-                       epochs=20, max_iter=10, seed=0, batch_size=256, device="cpu", verbose=0):
+                       epochs=20, max_iter=10, constraints=None, seed=0, batch_size=256,
+                       device="cpu", verbose=0):
     """Robustness curves of one model trained without and with adversarial training.
 
     The model is trained twice on ``X_train`` with the same seed, for
@@ -588,6 +590,10 @@ def compare_robustness(X_train, X_test, y_train=None, y_test=None, *, model="aut
     max_iter : int, default=10
         Iterations of the training attack (PGD, MinMax MINE) and of the
         curves' attacks.
+    constraints : FeatureConstraints, default=None
+        Columns every example keeps, in training and in the curves (e.g.
+        the one-hot categories of an encoded table; see
+        :meth:`~sk_uae.FeatureConstraints.from_column_transformer`).
     seed : int, default=0
         Seed of the models, the attacks and the probe's folds.
     batch_size : int, default=256
@@ -613,8 +619,8 @@ def compare_robustness(X_train, X_test, y_train=None, y_test=None, *, model="aut
 
     validate_parameter_constraints(_ROBUSTNESS_CONSTRAINTS, dict(
         model=model, attack=attack, eps=eps, eps_grid=eps_grid, every=every, ratio=ratio,
-        epochs=epochs, max_iter=max_iter, seed=seed, batch_size=batch_size, device=device,
-        verbose=verbose), caller_name="compare_robustness")
+        epochs=epochs, max_iter=max_iter, constraints=constraints, seed=seed,
+        batch_size=batch_size, device=device, verbose=verbose), caller_name="compare_robustness")
     kind = ROBUSTNESS_MODELS[model]
     if kind == "classifier" and (y_train is None or y_test is None):
         raise ValueError("model 'classifier' is trained and judged with labels; the data have "
@@ -623,13 +629,15 @@ def compare_robustness(X_train, X_test, y_train=None, y_test=None, *, model="aut
     train_attack = attack if isinstance(attack, BaseAttack) else training_attack(
         attack, eps, max_iter)
     base = _robustness_model(model, X_train.shape[1], epochs, seed)
+    if constraints is not None:
+        constraints = clone(constraints).fit(X_train)
     callback = AdversarialTraining(train_attack, every=every, ratio=ratio, batch_size=batch_size,
-                                   device=device, random_state=seed)
+                                   device=device, constraints=constraints, random_state=seed)
     nets = {"none": clone(base),
             "adversarial": clone(base).set_params(callbacks=[("adversarial", callback)])}
     curve_kw = dict(attack=PGD(eps=0.1, eps_step=0.025, max_iter=max_iter),
-                    uae_attack=MinMaxMINE(max_iter=max_iter), batch_size=batch_size,
-                    random_state=seed, device=device)
+                    uae_attack=MinMaxMINE(max_iter=max_iter), constraints=constraints,
+                    batch_size=batch_size, random_state=seed, device=device)
     y_fit = y_train if labelled else None
     bar = tqdm(total=4, disable=not verbose, desc="robustness", unit="stage")
     training, curves = {}, {}

@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 
 from ._plots import plot_robustness_curve
 from .attacks import PGD, MinMaxMINE
-from .constraints import satisfied_rows
+from .constraints import FeatureConstraints, satisfied_rows
 from .mine import estimate_mi
 from .utils import seed_from_random_state
 
@@ -466,8 +466,8 @@ _CURVE_OPTIONS = ("attack", "kind", "uae_attack", "probe", "batch_size", "random
 
 
 def robustness_curve(model, X, y=None, attack=None, eps=DEFAULT_EPS, *, kind="auto",
-                     metrics="auto", uae_attack=None, probe=None, batch_size=64, random_state=0,
-                     device="cpu", verbose=0):
+                     metrics="auto", uae_attack=None, probe=None, constraints=None,
+                     batch_size=64, random_state=0, device="cpu", verbose=0):
     """Attack a fitted model at every budget of ``eps`` and measure what is left.
 
     For each budget the attack is fitted on ``X`` (``clip_values="auto"``
@@ -536,6 +536,10 @@ def robustness_curve(model, X, y=None, attack=None, eps=DEFAULT_EPS, *, kind="au
         The probe of ``probe_accuracy`` (cloned and fitted once per fold on
         the clean codes); ``None`` means a ``StandardScaler`` and a
         ``LogisticRegression(max_iter=1000)``.
+    constraints : FeatureConstraints, default=None
+        Columns every attack's examples must keep (see
+        :class:`~sk_uae.FeatureConstraints`), e.g. a table's one-hot
+        categories; an unfitted one is fitted on ``X`` (a clone).
     batch_size : int, default=64
         Rows attacked together; the results do not depend on it.
     random_state : int, RandomState or None, default=0
@@ -561,7 +565,8 @@ def robustness_curve(model, X, y=None, attack=None, eps=DEFAULT_EPS, *, kind="au
         If a measure needs ``y`` and none is given, the attack is targeted or
         has no ``eps``, or a budget is negative.
     TypeError
-        If the model (or its ``estimator_``) has no torch module ``module_``.
+        If the model (or its ``estimator_``) has no torch module ``module_``,
+        or ``constraints`` is not a :class:`~sk_uae.FeatureConstraints`.
 
     See Also
     --------
@@ -599,8 +604,14 @@ def robustness_curve(model, X, y=None, attack=None, eps=DEFAULT_EPS, *, kind="au
     for a, used in ((high, needs_high), (uae, "uae_success_rate" in metrics)):
         if used:
             _check_curve_attack(a)
+    if constraints is not None:
+        if not isinstance(constraints, FeatureConstraints):
+            raise TypeError(f"constraints must be a FeatureConstraints or None; got "
+                            f"{type(constraints).__name__}.")
+        if not hasattr(constraints, "immutable_"):
+            constraints = clone(constraints).fit(X)
     seed = seed_from_random_state(random_state)
-    run = dict(seed=seed, batch_size=batch_size, device=device)
+    run = dict(seed=seed, batch_size=batch_size, device=device, constraints=constraints)
     clean = {}
     if any(m.startswith(("shift", "probe")) for m in metrics):
         clean["codes"] = np.asarray(model.transform(X), dtype=np.float64)

@@ -14,9 +14,10 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import MinMaxScaler
 
 from conftest import fast_attack
-from sk_uae import AdversarialTraining
+from sk_uae import AdversarialTraining, FeatureConstraints
 from sk_uae._nn.losses import nt_xent
 from sk_uae.attacks import PGD, GaussianNoise
+from sk_uae.constraints import satisfied_rows
 from sk_uae.metrics import make_robustness_scorer, robustness_curve
 from sk_uae.models import (AutoencoderNet, ClassifierNet, ConcreteAutoencoderNet, ContrastiveNet,
                            DenseAutoencoder)
@@ -295,8 +296,40 @@ def test_clone_pickle_pipeline_and_grid_search():
         "callbacks__adv__ratio"]
 
 
+def _mixed_rows(n=96, seed=0):
+    """A one-hot category in columns 0-2, then five numbers in [0, 1]."""
+    rng = np.random.RandomState(seed)
+    return np.hstack([np.eye(3, dtype=np.float32)[rng.randint(0, 3, n)], _rows(n, 5, seed)])
+
+
+def test_constraints_hold_in_every_training_example(perturb_calls):
+    """A table's category stays one category, a fixed column fixed, in the rows trained on.
+
+    Without the constraints PGD moves the one-hot columns freely (so the
+    check can fail); with them every example of every batch keeps them.
+    """
+    X = _mixed_rows()
+    constraints = FeatureConstraints(one_hot=[[0, 1, 2]], immutable=[7])
+    fitted = clone(constraints).fit(X)
+
+    def examples(c):
+        perturb_calls.clear()
+        adv = AdversarialTraining(_pgd(0.3), constraints=c, random_state=0)
+        _ae([("adv", adv)], max_epochs=2).fit(X)
+        return adv, [np.concatenate(a) for a in zip(*perturb_calls)]
+
+    _, (X_att, X_adv) = examples(None)
+    assert not satisfied_rows(X_adv, X_att, fitted).any()
+    adv, (X_att, X_adv) = examples(constraints)
+    assert len(X_adv) == 2 * len(X) and satisfied_rows(X_adv, X_att, fitted).all()
+    assert np.abs(X_adv[:, 3:7] - X_att[:, 3:7]).max() > 0.1  # the free columns still move
+    assert adv.constraints_ is not constraints and adv.constraints_.one_hot_groups_[0].size == 3
+
+
 def test_bad_parameters_and_batches():
     X = _rows(32)
+    with pytest.raises(ValueError, match="constraints"):
+        _ae([AdversarialTraining(_pgd(), constraints=[0, 1])]).fit(X)
     with pytest.raises(ValueError, match="every"):
         _ae([AdversarialTraining(_pgd(), every="step")]).fit(X)
     with pytest.raises(ValueError, match="ratio"):

@@ -371,6 +371,34 @@ def test_robustness_autoencoder_writes_strict_json(tmp_path):
     assert not (out / "robustness.png").exists()
 
 
+def test_robustness_of_a_mixed_table_keeps_its_categories(tmp_path, monkeypatch):
+    """A CSV's one-hot categories are constraints of the training and the curves' attacks."""
+    pd = pytest.importorskip("pandas")
+    import sk_uae.evaluation
+
+    rng = np.random.RandomState(0)
+    n = 120
+    table = pd.DataFrame({"city": rng.choice(["Oslo", "Lima", "Pune"], n),
+                          "spend": rng.lognormal(3, 1, n), "age": rng.randint(18, 80, n)})
+    path = tmp_path / "t.csv"
+    table.to_csv(path, index=False)
+    seen = []
+    compare = sk_uae.evaluation.compare_robustness
+
+    def recording(*args, **kwargs):
+        seen.append(kwargs["constraints"])
+        return compare(*args, **kwargs)
+
+    monkeypatch.setattr(sk_uae.evaluation, "compare_robustness", recording)
+    out = tmp_path / "mixed"
+    assert main(["robustness", "--data", f"csv:{path}", "--n-train", "80", "--n-test", "40",
+                 "--epochs", "1", "--max-iter", "2", "--eps-grid", "0,0.2", "--no-plots",
+                 "--out", str(out)]) == 0
+    (constraints,) = seen
+    assert [len(g) for g in constraints.one_hot] == [3]
+    assert json.loads((out / "robustness.json").read_text())["kind"] == "autoencoder"
+
+
 @pytest.mark.parametrize("argv, message", [
     (["robustness", "--eps-grid", "0,x"], "--eps-grid"),
     (["robustness", "--eps-grid", "-0.1"], "non-negative"),

@@ -5,7 +5,7 @@ import pytest
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
 
 from conftest import fast_attack
-from sk_uae import UAEAugmenter
+from sk_uae import FeatureConstraints, UAEAugmenter
 from sk_uae.attacks import PGD, CarliniWagnerL2, GaussianNoise
 from sk_uae.metrics import (make_robustness_scorer, plot_robustness_curve, robust_accuracy,
                             robustness_curve)
@@ -43,6 +43,21 @@ def test_autoencoder_curve_grows_with_the_budget(small_ae, held_out):
     error = curve["reconstruction_error"]
     assert error.iloc[0] == pytest.approx(-small_ae.score(X), rel=1e-6)  # budget 0: clean
     assert _non_decreasing(error) and error.iloc[-1] > 1.1 * error.iloc[0]
+
+
+def test_constraints_reach_every_attack_of_the_curve(small_ae, held_out):
+    """Fixed columns cannot move: all fixed, the attacked error is the clean one."""
+    X, _ = held_out
+    kw = dict(attack=PGD_EVAL, eps=(0.0, 0.2), metrics=["reconstruction_error"])
+    free = robustness_curve(small_ae, X, **kw)["reconstruction_error"]
+    half = robustness_curve(small_ae, X, constraints=FeatureConstraints(immutable=list(range(32))),
+                            **kw)["reconstruction_error"]
+    fixed = robustness_curve(small_ae, X, constraints=FeatureConstraints(
+        immutable=list(range(X.shape[1]))), **kw)["reconstruction_error"]
+    assert free.iloc[1] > half.iloc[1] > half.iloc[0] == fixed.iloc[0] == free.iloc[0]
+    assert fixed.iloc[1] == fixed.iloc[0]
+    with pytest.raises(TypeError, match="constraints must be a FeatureConstraints"):
+        robustness_curve(small_ae, X, constraints={"immutable": [0]}, **kw)
 
 
 def test_classifier_curve_falls_with_the_budget(small_clf, held_out):
