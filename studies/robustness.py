@@ -93,10 +93,22 @@ def load_data(name, mnist_dir):
     if name == "digits":
         X, y = load_digits_images()
         return X, y, (1, 8, 8)
+    if name != "mnist":
+        raise ValueError(f"data set {name!r} is not known; expected digits or mnist")
     if not os.path.isfile(os.path.join(mnist_dir, "t10k-images-idx3-ubyte.gz")):
         return None
     X, y = load_mnist_idx(mnist_dir)
     return X, y, (1, 28, 28)
+
+
+def datasets(names, mnist_dir):
+    """``(name, X, y, image_shape)`` of each named data set (comma-separated) that is here."""
+    for name in names.split(","):
+        data = load_data(name, mnist_dir)
+        if data is None:
+            print(f"{name}: data not found, skipped")
+            continue
+        yield (name, *data)
 
 
 def split(X, y, n_train, n_test, seed):
@@ -311,12 +323,7 @@ def main(argv=None):
                                  "callback appends each batch's examples to that batch); the "
                                  "static methods `epochs // 2` epochs on twice the rows; steps "
                                  "counted from the final model's history"})
-    for name in args.datasets.split(","):
-        data = load_data(name, args.mnist_dir)
-        if data is None:
-            print(f"{name}: data not found, skipped")
-            continue
-        X, y, shape = data
+    for name, X, y, shape in datasets(args.datasets, args.mnist_dir):
         n_train, n_test = ((200, 100) if args.quick else
                            (len(X) - DIGITS_TEST, DIGITS_TEST) if name == "digits"
                            else (args.mnist_train, args.mnist_test))

@@ -34,7 +34,7 @@ import torch
 
 from sk_uae.attacks import MinMaxMINE
 from studies._common import DEFAULT_MNIST, RESULTS, environment, portable, write_json
-from studies.robustness import load_data, make_net, split
+from studies.robustness import DIGITS_TEST, datasets, make_net, split
 
 BUDGETS = (0.02, 0.05, 0.1, 0.2, 0.4)
 VARIANTS = {"success": {}, "success_50": {"max_iter": 50},
@@ -84,14 +84,9 @@ def main(argv=None):
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     runs = []
-    for name in args.datasets.split(","):
-        data = load_data(name, args.mnist_dir)
-        if data is None:
-            print(f"{name}: no data, skipped")
-            continue
-        X, y, shape = data
-        n_train, n_test = (len(X) - 450, 450) if name == "digits" else (args.mnist_train,
-                                                                      args.mnist_test)
+    for name, X, y, shape in datasets(args.datasets, args.mnist_dir):
+        n_train, n_test = ((len(X) - DIGITS_TEST, DIGITS_TEST) if name == "digits"
+                           else (args.mnist_train, args.mnist_test))
         for seed in range(args.seeds):
             X_tr, X_te, _, _ = split(X, y, n_train, n_test, seed)
             start = time.perf_counter()
